@@ -1,0 +1,94 @@
+"""Load a YAML file into a typed msgspec struct; errors name the file, the line and the key.
+
+YAML is parsed once into a node tree (which keeps line marks) and once into plain data; the data
+is validated by msgspec, and the path in a validation error (``$.probes.logs[0].path``) is walked
+back through the node tree to the line a person has to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import yaml
+
+from schoolops import ConfigError
+from schoolops.units import dec_hook
+
+T = TypeVar("T")
+
+_PATH_IN_ERROR = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def load_file(path: str | Path, type_: type[T]) -> T:
+    """Read and validate ``path`` as ``type_``; raise :class:`ConfigError` naming file, line, key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return load_text(text, type_, source=str(path))
+
+
+def load_text(text: str, type_: type[T], *, source: str = "<config>") -> T:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    if data is None:
+        data = {}
+    return convert(data, type_, source=source, node=node)
+
+
+def convert(data: Any, type_: type[T], *, source: str, node: yaml.Node | None = None) -> T:
+    """Validate already-parsed data; ``node`` (if given) maps error paths to line numbers."""
+    try:
+        return msgspec.convert(data, type_, dec_hook=dec_hook, str_keys=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(describe_error(exc, source=source, node=node)) from None
+
+
+def describe_error(exc: msgspec.ValidationError, *, source: str, node: yaml.Node | None) -> str:
+    m = _PATH_IN_ERROR.match(str(exc))
+    assert m is not None  # the pattern matches any string
+    reason, path = m.group("reason"), m.group("path") or "$"
+    key = _key_of(path, reason)
+    unknown = re.search(r"unknown field `([^`]+)`", reason)
+    line = _line_of(node, f"{path}.{unknown.group(1)}" if unknown else path) if node is not None else None
+    where = f"{source}:{line}" if line else source
+    return f"{where}: {key}: {reason}"
+
+
+def _key_of(path: str, reason: str) -> str:
+    key = path[2:] if path.startswith("$.") else path[1:]
+    # msgspec names the offending field in the reason for missing/unknown fields
+    field = re.search(r"field `([^`]+)`", reason)
+    if field:
+        key = f"{key}.{field.group(1)}" if key else field.group(1)
+    return key or "(top level)"
+
+
+def _line_of(node: yaml.Node | None, path: str) -> int | None:
+    current = node
+    for name, index in _PATH_STEP.findall(path[1:]):
+        if current is None:
+            break
+        child: yaml.Node | None = None
+        if name and isinstance(current, yaml.MappingNode):
+            child = next((v for k, v in current.value if getattr(k, "value", None) == name), None)
+        elif index and isinstance(current, yaml.SequenceNode):
+            i = int(index)
+            child = current.value[i] if i < len(current.value) else None
+        if child is None:
+            break
+        current = child
+    return current.start_mark.line + 1 if current is not None else None
