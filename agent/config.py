@@ -24,6 +24,7 @@ class CollectorConfig(Struct, **Strict):
     token_file: str | None = None
     ca_file: str | None = None  # verify the collector's certificate against this CA (https only)
     timeout: Seconds = Seconds(10)
+    retry_max: Seconds = Seconds(300)  # longest wait between delivery attempts (exponential backoff)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -33,8 +34,8 @@ class CollectorConfig(Struct, **Strict):
             raise ValueError("set token_file (or token): the collector accepts only authenticated reports")
         if self.token is not None and self.token_file is not None:
             raise ValueError("set token_file or token, not both")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
+        if self.timeout <= 0 or self.retry_max < 1:
+            raise ValueError("timeout must be positive and retry_max at least 1s")
 
     def read_token(self) -> str:
         if self.token is not None:

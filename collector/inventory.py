@@ -1,0 +1,53 @@
+"""The collector's inventory file: assets with authoritative site/role/tier labels and parents.
+
+Network devices, services and their credentials join this file in later capabilities; for now it
+names servers (and any asset) so their labels do not depend on each agent's config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from schoolops import ConfigError
+from schoolops.conf import load_file
+from schoolops.wire import AssetName, Label, Tier
+
+from collector.store import InventoryAsset
+
+Strict = {"forbid_unknown_fields": True, "kw_only": True}
+
+
+class InventoryEntry(Struct, **Strict):
+    name: AssetName
+    kind: Annotated[str, Meta(pattern=r"^(server|network|service|sensor)$")] = "server"
+    site: Label | None = None
+    role: Label | None = None
+    tier: Tier = Tier.NORMAL
+    parents: list[AssetName] = []
+
+
+class InventoryFile(Struct, **Strict):
+    assets: list[InventoryEntry] = []
+
+
+def load_inventory(path: str | Path) -> list[InventoryAsset]:
+    inventory = load_file(path, InventoryFile)
+    names = [entry.name for entry in inventory.assets]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"{path}: assets: {name!r} is listed twice")
+        seen.add(name)
+    for entry in inventory.assets:
+        for parent in entry.parents:
+            if parent not in seen:
+                raise ConfigError(f"{path}: assets.{entry.name}.parents: unknown asset {parent!r}")
+            if parent == entry.name:
+                raise ConfigError(f"{path}: assets.{entry.name}.parents: an asset cannot be its own parent")
+    return [
+        InventoryAsset(name=e.name, kind=e.kind, site=e.site, role=e.role, tier=str(e.tier), parents=tuple(e.parents))
+        for e in inventory.assets
+    ]

@@ -1,0 +1,66 @@
+"""The collector's YAML config, validated at start-up; errors name file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from msgspec import Meta, Struct, field
+
+from schoolops.conf import load_file
+from schoolops.units import ByteSize, Seconds
+
+Strict = {"forbid_unknown_fields": True, "kw_only": True}
+DEFAULT_PORT = 8750
+
+
+class ListenConfig(Struct, **Strict):
+    host: str = "127.0.0.1"  # 0.0.0.0 / :: to accept agents from other servers
+    port: Annotated[int, Meta(ge=0, le=65535)] = DEFAULT_PORT
+
+
+class TlsConfig(Struct, **Strict):
+    cert_file: str
+    key_file: str
+
+
+class IngestConfig(Struct, **Strict):
+    max_body_bytes: ByteSize = ByteSize(1024 * 1024)
+    # an asset is "up" while its last report is younger than this many of its intervals
+    silence_intervals: Annotated[int, Meta(ge=1, le=1000)] = 3
+
+    def __post_init__(self) -> None:
+        if not 1024 <= self.max_body_bytes <= 64 * 1024 * 1024:
+            raise ValueError("max_body_bytes must be between 1KiB and 64MiB")
+
+
+class LogConfig(Struct, **Strict):
+    level: Annotated[str, Meta(pattern=r"^(?i:debug|info|warning|error)$")] = "info"
+    format: Annotated[str, Meta(pattern=r"^(auto|json|console)$")] = "auto"
+
+
+class CollectorSettings(Struct, **Strict):
+    data_dir: str
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    database_url: str | None = None  # default: SQLite in data_dir
+    tls: TlsConfig | None = None
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    inventory_file: str | None = None
+    shutdown_timeout: Seconds = Seconds(10)  # in-flight requests get this long to finish on SIGTERM
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'schoolops.db'}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+
+def load(path: str | Path) -> CollectorSettings:
+    return load_file(path, CollectorSettings)

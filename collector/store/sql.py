@@ -1,0 +1,257 @@
+"""The SQL store: SQLAlchemy Core over SQLite (WAL) today, PostgreSQL through the same queries later.
+
+SQLAlchemy's engine is blocking, so every call runs on one dedicated worker thread: a report costs
+one thread hop and one transaction, and SQLite never sees two writers from this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Connection, Engine
+
+from collector.store import (
+    AgentToken,
+    ApplyOutcome,
+    ApplyResult,
+    Asset,
+    IncomingReport,
+    InventoryAsset,
+    LatestReport,
+    ReportStream,
+    StoreError,
+)
+from collector.store.tables import agent_tokens, asset_latest, assets, report_streams
+
+T = TypeVar("T")
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
+    cursor.execute("PRAGMA busy_timeout=10000")  # the CLI may write while the collector runs
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        """Open the database and bring its schema up to date (blocking; call at start-up)."""
+        engine = sa.create_engine(url)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _on_sqlite_connect)
+        store = cls(engine)
+        try:
+            store.migrate()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
+        return store
+
+    def migrate(self) -> None:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    async def _run(self, fn: Callable[[Connection], T]) -> T:
+        def work() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        """For the CLI: the same transaction discipline without an event loop."""
+        with self.engine.begin() as conn:
+            return fn(conn)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.dispose)
+        self._executor.shutdown(wait=True)
+
+    # --- reports ------------------------------------------------------------------------------
+    async def apply_report(self, report: IncomingReport) -> ApplyResult:
+        return await self._run(lambda conn: apply_report(conn, report))
+
+    async def latest_reports(self) -> list[LatestReport]:
+        def query(conn: Connection) -> list[LatestReport]:
+            rows = conn.execute(sa.select(asset_latest.c.asset, asset_latest.c.received_at, asset_latest.c.body))
+            return [LatestReport(asset=r.asset, received_at=r.received_at, body=bytes(r.body)) for r in rows]
+
+        return await self._run(query)
+
+    async def list_streams(self, asset: str | None = None) -> list[ReportStream]:
+        return await self._run(lambda conn: list_streams(conn, asset))
+
+    # --- tokens -------------------------------------------------------------------------------
+    async def create_token(self, token: AgentToken) -> None:
+        await self._run(lambda conn: create_token(conn, token))
+
+    async def find_token(self, token_id: str) -> AgentToken | None:
+        def query(conn: Connection) -> AgentToken | None:
+            row = conn.execute(sa.select(agent_tokens).where(agent_tokens.c.id == token_id)).one_or_none()
+            return AgentToken(**row._mapping) if row else None
+
+        return await self._run(query)
+
+    async def touch_token(self, token_id: str, now: float) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                agent_tokens.update().where(agent_tokens.c.id == token_id).values(last_used_at=now)
+            )
+        )
+
+    async def revoke_token(self, token_id: str, now: float) -> bool:
+        return await self._run(lambda conn: revoke_token(conn, token_id, now))
+
+    async def list_tokens(self) -> list[AgentToken]:
+        return await self._run(list_tokens)
+
+    # --- assets -------------------------------------------------------------------------------
+    async def list_assets(self) -> list[Asset]:
+        return await self._run(list_assets)
+
+    async def sync_inventory(self, items: list[InventoryAsset], now: float) -> None:
+        await self._run(lambda conn: sync_inventory(conn, items, now))
+
+
+# The queries, as plain functions of a connection: the async store and the CLI share them.
+
+
+def apply_report(conn: Connection, report: IncomingReport) -> ApplyResult:
+    key = (report_streams.c.asset == report.asset) & (report_streams.c.stream == report.stream)
+    row = conn.execute(sa.select(report_streams.c.last_seq).where(key)).one_or_none()
+    if row is not None and report.seq <= row.last_seq:
+        conn.execute(report_streams.update().where(key).values(duplicates=report_streams.c.duplicates + 1))
+        return ApplyResult(ApplyOutcome.DUPLICATE)
+    _register_asset(conn, report)
+    if row is None:
+        missing = report.seq - 1 if _stream_is_first(conn, report.asset) else 0
+        conn.execute(
+            report_streams.insert().values(
+                asset=report.asset, stream=report.stream, last_seq=report.seq, applied=1, duplicates=0,
+                missing=missing, first_seen=report.received_at, last_seen=report.received_at,
+            )
+        )
+    else:
+        missing = report.seq - row.last_seq - 1
+        # compare-and-set: only the writer that saw last_seq moves it
+        moved = conn.execute(
+            report_streams.update()
+            .where(key & (report_streams.c.last_seq == row.last_seq))
+            .values(
+                last_seq=report.seq, applied=report_streams.c.applied + 1,
+                missing=report_streams.c.missing + missing, last_seen=report.received_at,
+            )
+        ).rowcount
+        if moved != 1:
+            return ApplyResult(ApplyOutcome.DUPLICATE)
+    _upsert_latest(conn, report)
+    return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
+
+
+def _stream_is_first(conn: Connection, asset: str) -> bool:
+    """A new stream of a known asset means the agent's state was reset: its seq restarts, nothing is missing."""
+    return conn.execute(sa.select(sa.func.count()).where(report_streams.c.asset == asset)).scalar_one() == 0
+
+
+def _register_asset(conn: Connection, report: IncomingReport) -> None:
+    existing = conn.execute(sa.select(assets.c.labels_source).where(assets.c.name == report.asset)).one_or_none()
+    if existing is None:
+        conn.execute(
+            assets.insert().values(
+                name=report.asset, kind="server", site=report.site, role=report.role, tier=report.tier,
+                labels_source="agent", parents="[]", created_at=report.received_at,
+                updated_at=report.received_at, last_report_at=report.received_at,
+            )
+        )
+        return
+    values: dict[str, Any] = {"last_report_at": report.received_at}
+    if existing.labels_source == "agent":
+        values.update(site=report.site, role=report.role, tier=report.tier)
+    conn.execute(assets.update().where(assets.c.name == report.asset).values(**values))
+
+
+def _upsert_latest(conn: Connection, report: IncomingReport) -> None:
+    values = {"stream": report.stream, "seq": report.seq, "received_at": report.received_at, "body": report.body}
+    updated = conn.execute(asset_latest.update().where(asset_latest.c.asset == report.asset).values(**values))
+    if updated.rowcount == 0:
+        conn.execute(asset_latest.insert().values(asset=report.asset, **values))
+
+
+def list_streams(conn: Connection, asset: str | None = None) -> list[ReportStream]:
+    query = sa.select(report_streams).order_by(report_streams.c.asset, report_streams.c.first_seen)
+    if asset is not None:
+        query = query.where(report_streams.c.asset == asset)
+    return [ReportStream(**row._mapping) for row in conn.execute(query)]
+
+
+def create_token(conn: Connection, token: AgentToken) -> None:
+    conn.execute(
+        agent_tokens.insert().values(
+            id=token.id, asset=token.asset, secret_hash=token.secret_hash, created_at=token.created_at
+        )
+    )
+
+
+def revoke_token(conn: Connection, token_id: str, now: float) -> bool:
+    result = conn.execute(
+        agent_tokens.update()
+        .where((agent_tokens.c.id == token_id) & agent_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1
+
+
+def list_tokens(conn: Connection) -> list[AgentToken]:
+    rows = conn.execute(sa.select(agent_tokens).order_by(agent_tokens.c.asset, agent_tokens.c.created_at))
+    return [AgentToken(**row._mapping) for row in rows]
+
+
+def list_assets(conn: Connection) -> list[Asset]:
+    rows = conn.execute(sa.select(assets).order_by(assets.c.name))
+    return [
+        Asset(
+            name=r.name, kind=r.kind, site=r.site, role=r.role, tier=r.tier, labels_source=r.labels_source,
+            parents=tuple(json.loads(r.parents)), created_at=r.created_at, last_report_at=r.last_report_at,
+        )
+        for r in rows
+    ]
+
+
+def sync_inventory(conn: Connection, items: list[InventoryAsset], now: float) -> None:
+    """Make the inventory's labels authoritative for the assets it names (others keep agent labels)."""
+    for item in items:
+        values = {
+            "kind": item.kind, "site": item.site, "role": item.role, "tier": item.tier,
+            "labels_source": "inventory", "parents": json.dumps(list(item.parents)), "updated_at": now,
+        }
+        if conn.execute(assets.update().where(assets.c.name == item.name).values(**values)).rowcount == 0:
+            conn.execute(assets.insert().values(name=item.name, created_at=now, last_report_at=None, **values))
+    names = [item.name for item in items]
+    # assets dropped from the inventory go back to the labels their agent sends
+    conn.execute(
+        assets.update()
+        .where((assets.c.labels_source == "inventory") & assets.c.name.not_in(names))
+        .values(labels_source="agent", updated_at=now)
+    )
