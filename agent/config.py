@@ -34,8 +34,10 @@ class CollectorConfig(Struct, **Strict):
             raise ValueError("set token_file (or token): the collector accepts only authenticated reports")
         if self.token is not None and self.token_file is not None:
             raise ValueError("set token_file or token, not both")
-        if self.timeout <= 0 or self.retry_max < 1:
-            raise ValueError("timeout must be positive and retry_max at least 1s")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.retry_max < 1:
+            raise ValueError("retry_max must be at least 1s")
 
     def read_token(self) -> str:
         if self.token is not None:
@@ -88,7 +90,7 @@ class LogWatchConfig(Struct, **Strict):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+                raise ValueError(f"patterns: {pattern!r} is not a valid regular expression: {exc}") from None
 
 
 class CommandConfig(Struct, **Strict):

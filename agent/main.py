@@ -172,12 +172,19 @@ class Agent:
             logger.error("config_reload_failed", error="state_dir cannot change while running; restart the agent")
             return
         self.shipper.close()
+        self._close_probes()
         self.config = config
         self.spool = self._make_spool(config)
         self.probes = build_probes(config.probes, self.probe_state)
         self.shipper = Shipper(config.collector, token)
         self.backoff = Backoff(float(config.collector.retry_max))
         logger.info("config_reloaded", path=str(self.config_path))
+
+    def _close_probes(self) -> None:
+        for probe in self.probes:
+            close = getattr(probe, "close", None)  # probes holding files (log watches) release them
+            if close is not None:
+                close()
 
     def run(self) -> None:
         logger.info(
@@ -202,6 +209,7 @@ class Agent:
             self.wake.wait(timeout)
             self.wake.clear()
         self.shipper.close()
+        self._close_probes()
         self.state.save()
         logger.info("agent_stopped", pending=self.spool.stats()[0])
 

@@ -45,6 +45,7 @@ class Shipper:
         if self._https:
             self._context = ssl.create_default_context(cafile=config.ca_file)
         self._conn: http.client.HTTPConnection | None = None
+        self._trust = f"the CA in {config.ca_file}" if config.ca_file else "the system's CA store"
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -74,7 +75,10 @@ class Shipper:
             payload = response.read(64 * 1024)
         except ssl.SSLCertVerificationError as exc:
             self.close()
-            return Answer(Outcome.RETRY, None, f"collector certificate rejected: {exc.verify_message}")
+            return Answer(
+                Outcome.RETRY, None,
+                f"collector certificate does not verify against {self._trust}: {exc.verify_message}; nothing sent",
+            )
         except ssl.SSLError as exc:
             self.close()
             return Answer(Outcome.RETRY, None, f"TLS error: {exc.reason or exc}")

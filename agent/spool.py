@@ -57,13 +57,12 @@ class Spool:
         dropped = 0
         oldest_allowed = self.clock() - self.max_age
         total = sum(size for _, _, size, _ in entries)
-        # never drop the newest report for size: it is the freshest view of the host
-        for seq, path, size, mtime in entries[:-1]:
-            if total <= self.max_bytes and mtime >= oldest_allowed:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
-            dropped += 1
+        # oldest first, and never the newest report: it is the freshest view of the host
+        for _seq, path, size, mtime in entries[:-1]:
+            if mtime < oldest_allowed or total > self.max_bytes:
+                path.unlink(missing_ok=True)
+                total -= size
+                dropped += 1
         return dropped
 
     def oldest(self) -> tuple[int, bytes] | None:

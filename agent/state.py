@@ -30,16 +30,19 @@ class AgentState:
         state = cls(path)
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
+            state.stream = str(raw["stream"])
+            state.last_seq = int(raw["last_seq"])
+            state.dropped_total = int(raw.get("dropped_total", 0))
+            state.replayed_total = int(raw.get("replayed_total", 0))
+            state.replay_floor = int(raw.get("replay_floor", 0))
+            state.probes = dict(raw.get("probes", {}))
         except FileNotFoundError:
             return state
-        except (OSError, ValueError) as exc:
-            raise AgentError(f"{path}: agent state is unreadable ({exc}); move it away to start a new stream") from None
-        state.stream = str(raw["stream"])
-        state.last_seq = int(raw["last_seq"])
-        state.dropped_total = int(raw.get("dropped_total", 0))
-        state.replayed_total = int(raw.get("replayed_total", 0))
-        state.replay_floor = int(raw.get("replay_floor", 0))
-        state.probes = dict(raw.get("probes", {}))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AgentError(
+                f"{path}: agent state is unreadable ({exc.__class__.__name__}: {exc}); "
+                "move it away to start a new stream"
+            ) from None
         return state
 
     def next_seq(self, at_least: int = 0) -> int:
@@ -62,8 +65,15 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a power cut
+    finally:
+        os.close(dir_fd)

@@ -44,7 +44,10 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
         await store.sync_inventory(load_inventory(settings.inventory_file), time.time())
     fleet = app[keys.FLEET]
     fleet.load(await store.list_assets(), await store.latest_reports())
-    app[keys.INGEST] = Ingest(store, fleet, app[keys.METRICS], max_body_bytes=int(settings.ingest.max_body_bytes))
+    app[keys.INGEST] = Ingest(
+        store, fleet, app[keys.METRICS], max_body_bytes=int(settings.ingest.max_body_bytes),
+        token_cache_seconds=float(settings.ingest.token_cache),
+    )
     logger.info("store_opened", assets=len(fleet.assets))
     yield
     await store.close()

@@ -37,12 +37,17 @@ def _settings(args: argparse.Namespace) -> Any:
     return settings_mod.CollectorSettings(data_dir=str(data_dir))
 
 
-def _open_store(args: argparse.Namespace) -> Any:
+def _query(args: argparse.Namespace, fn: Callable[[Any], Any]) -> Any:
+    """Run one store function in one transaction against the configured store."""
     from collector.store.sql import SqlStore
 
     settings = _settings(args)
     settings.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return SqlStore.open(settings.store_url)
+    store = SqlStore.open(settings.store_url)
+    try:
+        return store.run_sync(fn)
+    finally:
+        store.engine.dispose()
 
 
 def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -87,8 +92,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
             f"{args.asset!r} is not a valid asset name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     issued = tokens.issue(args.asset, time.time())
-    store = _open_store(args)
-    store.run_sync(lambda conn: create_token(conn, issued.record))
+    _query(args, lambda conn: create_token(conn, issued.record))
     if args.output:
         fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -107,7 +111,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     rows = [
         {"id": t.id, "asset": t.asset, "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(t.created_at)),
          "last_used": _ago(t.last_used_at), "revoked": t.revoked_at is not None}
-        for t in _open_store(args).run_sync(list_tokens)
+        for t in _query(args, list_tokens)
     ]
     _print(args, rows, ["id", "asset", "created", "last_used", "revoked"])
     return 0
@@ -116,18 +120,17 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from collector.store.sql import revoke_token
 
-    if not _open_store(args).run_sync(lambda conn: revoke_token(conn, args.id, time.time())):
+    if not _query(args, lambda conn: revoke_token(conn, args.id, time.time())):
         raise UsageError(f"no active token with id {args.id!r} (see 'schoolops token list')")
-    print(f"token {args.id} revoked; the collector refuses it within 30 s")
+    settings = _settings(args)
+    print(f"token {args.id} revoked; the collector refuses it within {settings.ingest.token_cache:g} s")
     return 0
 
 
 def cmd_assets_list(args: argparse.Namespace) -> int:
     from collector.store.sql import list_assets, list_streams
 
-    store = _open_store(args)
-    assets = store.run_sync(list_assets)
-    streams = store.run_sync(list_streams)
+    assets, streams = _query(args, lambda conn: (list_assets(conn), list_streams(conn)))
     rows = []
     for a in assets:
         mine = [s for s in streams if s.asset == a.name]

@@ -20,7 +20,6 @@ from schoolops.wire import ReportError, decode_report
 
 logger = structlog.get_logger("schoolops.ingest")
 
-TOKEN_CACHE_SECONDS = 30.0  # a revoked token stops working within this time
 ReportListener = Callable[[AssetView], Awaitable[None]]
 
 
@@ -31,13 +30,14 @@ def rejection(status: int, code: str, reason: str) -> web.Response:
 class Ingest:
     def __init__(
         self, store: Store, fleet: Fleet, metrics: CollectorMetrics, *, max_body_bytes: int,
-        clock: Callable[[], float] = time.time,
+        token_cache_seconds: float = 30.0, clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.fleet = fleet
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.clock = clock
+        self.token_cache_seconds = token_cache_seconds
         self.listeners: list[ReportListener] = []  # rules and incidents subscribe here
         self._tokens: dict[str, tuple[AgentToken, float]] = {}
 
@@ -61,7 +61,7 @@ class Ingest:
                 self._tokens.pop(token_id, None)
                 return self._reject(401, "invalid_token", "unknown or revoked token", token_id=token_id)
             await self.store.touch_token(token_id, now)
-            cached = self._tokens[token_id] = (record, now + TOKEN_CACHE_SECONDS)
+            cached = self._tokens[token_id] = (record, now + self.token_cache_seconds)
         record = cached[0]
         if not tokens.verify(record, secret):
             return self._reject(401, "invalid_token", "unknown or revoked token", token_id=token_id)

@@ -47,7 +47,27 @@ def load_inventory(path: str | Path) -> list[InventoryAsset]:
                 raise ConfigError(f"{path}: assets.{entry.name}.parents: unknown asset {parent!r}")
             if parent == entry.name:
                 raise ConfigError(f"{path}: assets.{entry.name}.parents: an asset cannot be its own parent")
+    _refuse_cycles(path, {entry.name: entry.parents for entry in inventory.assets})
     return [
         InventoryAsset(name=e.name, kind=e.kind, site=e.site, role=e.role, tier=str(e.tier), parents=tuple(e.parents))
         for e in inventory.assets
     ]
+
+
+
+def _refuse_cycles(path: str | Path, parents: dict[str, list[str]]) -> None:
+    """A parent chain that comes back to itself would group every fault under nobody."""
+    done: set[str] = set()
+
+    def visit(name: str, chain: list[str]) -> None:
+        if name in chain:
+            loop = " -> ".join(chain[chain.index(name):] + [name])
+            raise ConfigError(f"{path}: assets.{name}.parents: the parents form a cycle: {loop}")
+        if name in done:
+            return
+        for parent in parents.get(name, []):
+            visit(parent, [*chain, name])
+        done.add(name)
+
+    for name in parents:
+        visit(name, [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 from cryptography import x509
@@ -19,6 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from collector import CollectorError
 
 CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
+_DNS_NAME = re.compile(r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 class PkiError(CollectorError):
@@ -27,9 +29,9 @@ class PkiError(CollectorError):
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # an existing file keeps its old mode otherwise: tighten before writing a key
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    os.chmod(path, mode)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -39,8 +41,8 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def init_ca(directory: Path, name: str = "schoolops CA", *, days: int = 3650, force: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path = directory / CA_CERT, directory / CA_KEY
-    if cert_path.exists() and not force:
-        raise PkiError(f"{cert_path} exists already; pass --force to replace the CA (every issued certificate then stops verifying)")
+    if (cert_path.exists() or key_path.exists()) and not force:
+        raise PkiError(f"a CA exists already in {directory}; pass --force to replace the CA (every issued certificate then stops verifying)")
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
@@ -85,7 +87,7 @@ def issue_cert(ca_dir: Path, names: list[str], out_dir: Path, *, days: int = 825
         try:
             alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
-            if not name or any(c in name for c in " /\\@:"):
+            if not _DNS_NAME.match(name):
                 raise PkiError(f"{name!r} is neither a DNS name nor an IP address") from None
             alt_names.append(x509.DNSName(name))
     key = ec.generate_private_key(ec.SECP256R1())

@@ -28,6 +28,8 @@ class IngestConfig(Struct, **Strict):
     max_body_bytes: ByteSize = ByteSize(1024 * 1024)
     # an asset is "up" while its last report is younger than this many of its intervals
     silence_intervals: Annotated[int, Meta(ge=1, le=1000)] = 3
+    # a revoked agent token keeps working at most this long (it saves a lookup per report)
+    token_cache: Seconds = Seconds(30)
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_body_bytes <= 64 * 1024 * 1024:

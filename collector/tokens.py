@@ -36,7 +36,7 @@ def issue(asset: str, now: float) -> IssuedToken:
 
 def parse(token: str) -> tuple[str, str] | None:
     """(id, secret) of a well-formed token, else None."""
-    m = _TOKEN.match(token)
+    m = _TOKEN.fullmatch(token)
     return (m.group("id"), m.group("secret")) if m else None
 
 

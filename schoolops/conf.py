@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 _PATH_IN_ERROR = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_LEADING_FIELD = re.compile(r"^([a-z_][a-z0-9_]*)\b")
 
 
 def load_file(path: str | Path, type_: type[T]) -> T:
@@ -44,6 +45,7 @@ def load_text(text: str, type_: type[T], *, source: str = "<config>") -> T:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    check_duplicate_keys(node, source)
     if data is None:
         data = {}
     return convert(data, type_, source=source, node=node)
@@ -63,7 +65,14 @@ def describe_error(exc: msgspec.ValidationError, *, source: str, node: yaml.Node
     reason, path = m.group("reason"), m.group("path") or "$"
     key = _key_of(path, reason)
     unknown = re.search(r"unknown field `([^`]+)`", reason)
-    line = _line_of(node, f"{path}.{unknown.group(1)}" if unknown else path) if node is not None else None
+    if unknown:
+        path = f"{path}.{unknown.group(1)}"
+    elif (named := _LEADING_FIELD.match(reason)) and _child(_node_at(node, path)[0], named.group(1)) is not None:
+        # a check across fields ("argv[0] must be ...") points at the field it names first
+        field = named.group(1)
+        path, key = f"{path}.{field}", f"{key}.{field}" if key != "(top level)" else field
+        reason = reason.removeprefix(f"{field}: ")
+    line = _node_at(node, path)[1]
     where = f"{source}:{line}" if line else source
     return f"{where}: {key}: {reason}"
 
@@ -77,18 +86,42 @@ def _key_of(path: str, reason: str) -> str:
     return key or "(top level)"
 
 
-def _line_of(node: yaml.Node | None, path: str) -> int | None:
-    current = node
+def _child(node: yaml.Node | None, name: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if getattr(k, "value", None) == name), None)
+    return None
+
+
+def _node_at(node: yaml.Node | None, path: str) -> tuple[yaml.Node | None, int | None]:
+    """The deepest node on ``path`` that exists, and the line to show: a key's own line for a key."""
+    current, line = node, (node.start_mark.line + 1 if node is not None else None)
     for name, index in _PATH_STEP.findall(path[1:]):
-        if current is None:
-            break
-        child: yaml.Node | None = None
         if name and isinstance(current, yaml.MappingNode):
-            child = next((v for k, v in current.value if getattr(k, "value", None) == name), None)
-        elif index and isinstance(current, yaml.SequenceNode):
-            i = int(index)
-            child = current.value[i] if i < len(current.value) else None
-        if child is None:
+            found = next(((k, v) for k, v in current.value if getattr(k, "value", None) == name), None)
+            if found is None:
+                break
+            current, line = found[1], found[0].start_mark.line + 1
+        elif index and isinstance(current, yaml.SequenceNode) and int(index) < len(current.value):
+            current = current.value[int(index)]
+            line = current.start_mark.line + 1
+        else:
             break
-        current = child
-    return current.start_mark.line + 1 if current is not None else None
+    return current, line
+
+
+def check_duplicate_keys(node: yaml.Node | None, source: str, path: str = "") -> None:
+    """YAML lets a later key silently replace an earlier one; in a config that hides mistakes."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key_node, value in node.value:
+            name = getattr(key_node, "value", None)
+            here = f"{path}.{name}" if path else str(name)
+            if name in seen:
+                raise ConfigError(
+                    f"{source}:{key_node.start_mark.line + 1}: {here}: duplicate key (first at line {seen[name]})"
+                )
+            seen[name] = key_node.start_mark.line + 1
+            check_duplicate_keys(value, source, here)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            check_duplicate_keys(item, source, f"{path}[{i}]")

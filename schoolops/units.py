@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -26,8 +27,8 @@ class Seconds(float):
             seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         else:
             raise ValueError(f"expected a duration such as 15s, 5m or 26h, got {value!r}")
-        if seconds < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"a duration must be a finite, non-negative number, got {value!r}")
         return cls(seconds)
 
 
@@ -45,7 +46,7 @@ class ByteSize(int):
             size = int(float(m.group(1)) * _SIZE_UNITS[unit])
         else:
             raise ValueError(f"expected a size such as 512KiB or 50MB, got {value!r}")
-        if size < 0:
+        if isinstance(value, float) or size < 0:
             raise ValueError(f"a size cannot be negative, got {value!r}")
         return cls(size)
 

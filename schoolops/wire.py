@@ -24,16 +24,16 @@ MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exactly
 AssetName = Annotated[
     str,
     Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z",
         description="1-63 characters: letters, digits, '.', '_' and '-', starting with a letter or digit",
     ),
 ]
-StreamId = Annotated[str, Meta(pattern=r"^[0-9a-f]{16,64}$")]
+StreamId = Annotated[str, Meta(pattern=r"^[0-9a-f]{16,64}\Z")]
 Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ)]
 Count = Annotated[int, Meta(ge=0)]
 Amount = Annotated[float, Meta(ge=0)]
 Name = Annotated[str, Meta(min_length=1, max_length=128)]
-Label = Annotated[str, Meta(max_length=64, pattern=r"^[^\x00-\x1f]*$")]
+Label = Annotated[str, Meta(max_length=64, pattern=r"^[^\x00-\x1f]*\Z")]
 Text = Annotated[str, Meta(max_length=4096)]
 
 

@@ -138,24 +138,39 @@ class SqlStore:
 # The queries, as plain functions of a connection: the async store and the CLI share them.
 
 
+def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """INSERT unless the primary key exists (SQLite and PostgreSQL alike); True if this call inserted."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:
+        raise StoreError(f"unsupported database: {dialect}")
+    return conn.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
+
+
 def apply_report(conn: Connection, report: IncomingReport) -> ApplyResult:
+    """Apply a report unless its (asset, stream, seq) is not newer than the stream's high-water mark.
+
+    Compare-and-set throughout, so two collectors racing on the same report apply it once: the
+    loser counts a duplicate and writes nothing else.
+    """
     key = (report_streams.c.asset == report.asset) & (report_streams.c.stream == report.stream)
-    row = conn.execute(sa.select(report_streams.c.last_seq).where(key)).one_or_none()
-    if row is not None and report.seq <= row.last_seq:
-        conn.execute(report_streams.update().where(key).values(duplicates=report_streams.c.duplicates + 1))
-        return ApplyResult(ApplyOutcome.DUPLICATE)
-    _register_asset(conn, report)
+    counts = sa.select(report_streams.c.last_seq).where(key)
+    row = conn.execute(counts).one_or_none()
     if row is None:
         missing = report.seq - 1 if _stream_is_first(conn, report.asset) else 0
-        conn.execute(
-            report_streams.insert().values(
-                asset=report.asset, stream=report.stream, last_seq=report.seq, applied=1, duplicates=0,
-                missing=missing, first_seen=report.received_at, last_seen=report.received_at,
-            )
-        )
-    else:
+        if _insert_ignore(conn, report_streams, {
+            "asset": report.asset, "stream": report.stream, "last_seq": report.seq, "applied": 1, "duplicates": 0,
+            "missing": missing, "first_seen": report.received_at, "last_seen": report.received_at,
+        }):
+            _register_asset(conn, report)
+            _upsert_latest(conn, report)
+            return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
+        row = conn.execute(counts).one()  # another writer created the stream first
+    if report.seq > row.last_seq:
         missing = report.seq - row.last_seq - 1
-        # compare-and-set: only the writer that saw last_seq moves it
         moved = conn.execute(
             report_streams.update()
             .where(key & (report_streams.c.last_seq == row.last_seq))
@@ -164,10 +179,12 @@ def apply_report(conn: Connection, report: IncomingReport) -> ApplyResult:
                 missing=report_streams.c.missing + missing, last_seen=report.received_at,
             )
         ).rowcount
-        if moved != 1:
-            return ApplyResult(ApplyOutcome.DUPLICATE)
-    _upsert_latest(conn, report)
-    return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
+        if moved == 1:
+            _register_asset(conn, report)
+            _upsert_latest(conn, report)
+            return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
+    conn.execute(report_streams.update().where(key).values(duplicates=report_streams.c.duplicates + 1))
+    return ApplyResult(ApplyOutcome.DUPLICATE)
 
 
 def _stream_is_first(conn: Connection, asset: str) -> bool:
@@ -176,27 +193,25 @@ def _stream_is_first(conn: Connection, asset: str) -> bool:
 
 
 def _register_asset(conn: Connection, report: IncomingReport) -> None:
-    existing = conn.execute(sa.select(assets.c.labels_source).where(assets.c.name == report.asset)).one_or_none()
-    if existing is None:
-        conn.execute(
-            assets.insert().values(
-                name=report.asset, kind="server", site=report.site, role=report.role, tier=report.tier,
-                labels_source="agent", parents="[]", created_at=report.received_at,
-                updated_at=report.received_at, last_report_at=report.received_at,
-            )
-        )
+    registered = _insert_ignore(conn, assets, {
+        "name": report.asset, "kind": "server", "site": report.site, "role": report.role, "tier": report.tier,
+        "labels_source": "agent", "parents": "[]", "created_at": report.received_at,
+        "updated_at": report.received_at, "last_report_at": report.received_at,
+    })
+    if registered:
         return
-    values: dict[str, Any] = {"last_report_at": report.received_at}
-    if existing.labels_source == "agent":
-        values.update(site=report.site, role=report.role, tier=report.tier)
-    conn.execute(assets.update().where(assets.c.name == report.asset).values(**values))
+    conn.execute(assets.update().where(assets.c.name == report.asset).values(last_report_at=report.received_at))
+    conn.execute(  # an agent's labels apply unless the inventory owns the asset
+        assets.update()
+        .where((assets.c.name == report.asset) & (assets.c.labels_source == "agent"))
+        .values(site=report.site, role=report.role, tier=report.tier)
+    )
 
 
 def _upsert_latest(conn: Connection, report: IncomingReport) -> None:
     values = {"stream": report.stream, "seq": report.seq, "received_at": report.received_at, "body": report.body}
-    updated = conn.execute(asset_latest.update().where(asset_latest.c.asset == report.asset).values(**values))
-    if updated.rowcount == 0:
-        conn.execute(asset_latest.insert().values(asset=report.asset, **values))
+    if not _insert_ignore(conn, asset_latest, {"asset": report.asset, **values}):
+        conn.execute(asset_latest.update().where(asset_latest.c.asset == report.asset).values(**values))
 
 
 def list_streams(conn: Connection, asset: str | None = None) -> list[ReportStream]:
