@@ -55,9 +55,9 @@ def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[s
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     widths = [max([len(c)] + [len(str(r.get(c) if r.get(c) is not None else "-")) for r in rows]) for c in columns]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
-        print("  ".join(str(row.get(c) if row.get(c) is not None else "-").ljust(w) for c, w in zip(columns, widths)))
+        print("  ".join(str(row.get(c) if row.get(c) is not None else "-").ljust(w) for c, w in zip(columns, widths, strict=True)))
 
 
 def _ago(ts: float | None) -> str | None:

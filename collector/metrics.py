@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 import schoolops
-from collector.fleet import AssetView, Fleet
+from collector.fleet import Fleet
 from schoolops.wire import CPU_MODES, Report
 
 REJECT_REASONS = (
@@ -91,7 +91,7 @@ def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
     if r.cpu:
         g("schoolops_cpu_usage_ratio", "CPU busy ratio over the last agent interval.", r.cpu.percent / 100)
         for index, core in enumerate(r.cpu.cores):
-            for mode, seconds in zip(CPU_MODES, _values(core)):
+            for mode, seconds in zip(CPU_MODES, _values(core), strict=True):
                 c("node_cpu_seconds", "Seconds the CPUs spent in each mode.", seconds, cpu=str(index), mode=mode)
     if r.memory:
         m = r.memory

@@ -5,43 +5,18 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any
 
-import msgspec
 import psutil
 import pytest
 
 from agent.config import ProbesConfig
 from agent.probes import ProbeState
 from agent.probes.commands import CommandProbe, parse_output, parse_perfdata
-from schoolops import conf, wire
+from schoolops import wire
 from schoolops.wire import CheckStatus, PerfData
-
-P = TypeVar("P")
-
-
-def probes_config(**data: Any) -> ProbesConfig:
-    return conf.convert(data, ProbesConfig, source="test")
-
-
-def built(factory: Callable[[ProbesConfig, ProbeState], P | None], config: ProbesConfig, state: ProbeState) -> P:
-    probe = factory(config, state)
-    assert probe is not None
-    return probe
-
-
-def assert_wire(field: str, value: Any) -> None:
-    """``value`` round-trips as the report field it fills, every constraint of the wire format checked."""
-    field_type = get_type_hints(wire.Report, include_extras=True)[field]
-    assert msgspec.json.decode(msgspec.json.encode(value), type=field_type) == value
-    report = wire.Report(
-        schema=wire.SCHEMA_VERSION, asset="test-host", stream="0" * 16, seq=1, collected_at=1.0, interval=15.0,
-        agent_version="test", **{field: value},
-    )
-    assert getattr(wire.decode_report(wire.encode_report(report)), field) == value
-
+from tests.agent.probe_helpers import assert_wire, built, probes_config
 
 def plugin(directory: Path, name: str, body: str, mode: int = 0o755) -> str:
     path = directory / name

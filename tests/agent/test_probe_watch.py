@@ -7,11 +7,10 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any
 
-import msgspec
 import psutil
 import pytest
 
@@ -19,34 +18,11 @@ from agent.config import ProbesConfig
 from agent.probes import ProbeState
 from agent.probes.files import FileFreshnessProbe
 from agent.probes.processes import PortProbe, ProcessProbe, listening_ports, listening_ports_from_proc
-from schoolops import conf, wire
+from schoolops import wire
+from tests.agent.probe_helpers import assert_wire, built, probes_config
 
 NOW = 1_750_000_000.0
 HOUR = 3600.0
-P = TypeVar("P")
-
-
-def probes_config(**data: Any) -> ProbesConfig:
-    return conf.convert(data, ProbesConfig, source="test")
-
-
-def built(factory: Callable[[ProbesConfig, ProbeState], P | None], config: ProbesConfig, state: ProbeState) -> P:
-    probe = factory(config, state)
-    assert probe is not None
-    return probe
-
-
-def assert_wire(field: str, value: Any) -> None:
-    """``value`` round-trips as the report field it fills, every constraint of the wire format checked."""
-    field_type = get_type_hints(wire.Report, include_extras=True)[field]
-    assert msgspec.json.decode(msgspec.json.encode(value), type=field_type) == value
-    report = wire.Report(
-        schema=wire.SCHEMA_VERSION, asset="test-host", stream="0" * 16, seq=1, collected_at=1.0, interval=15.0,
-        agent_version="test", **{field: value},
-    )
-    assert getattr(wire.decode_report(wire.encode_report(report)), field) == value
-
-
 def test_nothing_to_watch_builds_no_probes() -> None:
     config, state = ProbesConfig(), ProbeState()
     assert ProcessProbe.build(config, state) is None

@@ -33,7 +33,7 @@ def test_every_report_applied_exactly_once_across_collector_crashes(
         time.sleep(2.5)  # the agent keeps collecting and spools
         before = int(agent.state()["last_seq"])
         collector.start()
-        wait_until(lambda: applied(collector, "web-01") >= before, timeout=30, what="the spool to replay")
+        wait_until(lambda before=before: applied(collector, "web-01") >= before, timeout=30, what="the spool to replay")
 
     last_seq = settle(agent)
     (stream,) = collector.assets()["web-01"]["streams"]
