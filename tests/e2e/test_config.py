@@ -74,3 +74,22 @@ def test_sighup_applies_a_good_config_and_keeps_running_on_a_bad_one(
     wait_until(lambda: metric_value(collector.metrics(), "schoolops_asset_up", asset="web-01", site="north-building"),
                what="the new site label")
     assert agent.stop() == 0
+
+
+def test_inventory_labels_win_over_the_agents_own(
+    tmp_path: Path, start_collector: Callable[..., Collector], make_agent: Callable[..., Agent]
+) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("assets:\n  - {name: web-01, site: north-building, role: library-web, tier: core}\n")
+    collector = start_collector(extra={"inventory_file": str(inventory)})
+    make_agent(collector, "web-01").start()  # its config says main-building / web
+    make_agent(collector, "web-02").start()  # not in the inventory: its own labels apply
+    wait_until(lambda: metric_value(collector.metrics(), "schoolops_asset_up", asset="web-02", site="main-building"),
+               what="web-02's own labels")
+    wait_until(lambda: metric_value(collector.metrics(), "node_load1", asset="web-01") is not None,
+               what="web-01's report")
+    page = collector.metrics()
+    assert metric_value(page, "node_load1", asset="web-01", site="north-building", role="library-web") is not None
+    assert metric_value(page, "node_load1", asset="web-01", site="main-building") is None
+    assert metric_value(page, "schoolops_asset_info", asset="web-01", tier="core") == 1
+    assert collector.assets()["web-01"]["labels_from"] == "inventory"

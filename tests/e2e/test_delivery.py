@@ -94,3 +94,52 @@ def test_spool_size_bound_drops_oldest_and_counts_them(
     assert row["reports_applied"] == last_seq - dropped
     assert row["missing"] == dropped  # the collector sees exactly the gap the agent dropped
     assert row["duplicates"] == 0
+
+
+def test_agent_restart_keeps_the_spool_and_the_sequence(
+    start_collector: Callable[..., Collector], make_agent: Callable[..., Agent]
+) -> None:
+    collector = start_collector()
+    token = collector.token("web-04")
+    collector.stop()
+    agent = make_agent(collector, "web-04", token_file=token).start()
+    wait_until(lambda: len(agent.spooled()) >= 3, timeout=30, what="three spooled reports")
+    assert agent.stop() == 0
+    kept = [p.name for p in agent.spooled()]
+    stream = agent.state()["stream"]
+
+    agent.start()
+    collector.start()
+    last_seq = settle(agent)
+    assert agent.state()["stream"] == stream
+    row = collector.assets()["web-04"]
+    assert row["reports_applied"] == last_seq > len(kept)
+    assert row["missing"] == 0 and row["duplicates"] == 0
+
+
+def test_a_report_the_collector_refuses_for_good_is_set_aside_not_retried(
+    start_collector: Callable[..., Collector], make_agent: Callable[..., Agent]
+) -> None:
+    # reports bigger than the collector accepts: 413 for each, which no retry can fix
+    collector = start_collector(extra={"ingest": {"max_body_bytes": "1KiB"}})
+    agent = make_agent(collector, "web-05").start()
+    def set_aside() -> list[dict[str, object]]:
+        return [e for e in agent.log_events() if e.get("event") == "report_rejected"]
+
+    events = wait_until(lambda: len(set_aside()) >= 3 and set_aside(), timeout=30, what="three reports set aside")
+    assert events[0]["status"] == 413 and "exceeds the limit of 1024 bytes" in events[0]["reason"]
+    assert [e["seq"] for e in events] == [1, 2, 3]  # each refused once, then the next one
+    assert len(list((agent.state_dir / "rejected").glob("*.json"))) >= 3
+    assert len(agent.spooled()) <= 1
+    assert "web-05" not in collector.assets()
+
+
+def test_the_agent_listens_on_no_port(start_collector: Callable[..., Collector], make_agent: Callable[..., Agent]) -> None:
+    import psutil
+
+    collector = start_collector()
+    agent = make_agent(collector, "web-06").start()
+    wait_until(lambda: applied(collector, "web-06") >= 2, what="reports")
+    process = psutil.Process(agent.process.pid)  # type: ignore[union-attr]
+    assert [c for c in process.net_connections(kind="all") if c.status == psutil.CONN_LISTEN] == []
+    assert [c for c in process.net_connections(kind="udp")] == []
