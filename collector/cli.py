@@ -177,7 +177,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------------
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
+def store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="collector config file (default: $SCHOOLOPS_CONFIG, else DATA_DIR/collector.yaml)")
     parser.add_argument("--data-dir", help=f"data directory (default: $SCHOOLOPS_DATA_DIR, else ./{DEFAULT_DATA_DIR})")
 
@@ -191,8 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
+    from collector import cli_incidents
+
+    cli_incidents.register(sub, command)
+
     p = command("serve", cmd_serve, "run the collector")
-    _store_options(p)
+    store_options(p)
     p = command("up", cmd_up, "run a collector and an agent reporting this machine (SQLite, no other service)")
     p.add_argument("--data-dir", help=f"where everything is kept (default: $SCHOOLOPS_DATA_DIR, else ./{DEFAULT_DATA_DIR})")
     p.add_argument("--host", default=None, help="collector listen address for a new data dir (default 127.0.0.1)")
@@ -203,18 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("create", cmd_token_create, "create a token for an asset; prints it once", token)
     p.add_argument("asset", help="the asset (server) name the agent reports as")
     p.add_argument("--output", "-o", help="write the token to this file (mode 0600) instead of printing it")
-    _store_options(p)
+    store_options(p)
     p = command("list", cmd_token_list, "list tokens (never their secrets)", token)
     p.add_argument("--json", action="store_true")
-    _store_options(p)
+    store_options(p)
     p = command("revoke", cmd_token_revoke, "revoke a token by id", token)
     p.add_argument("id")
-    _store_options(p)
+    store_options(p)
 
     assets = sub.add_parser("assets", help="assets").add_subparsers(dest="assets_command", required=True, metavar="ACTION")
     p = command("list", cmd_assets_list, "list assets with their last report", assets)
     p.add_argument("--json", action="store_true")
-    _store_options(p)
+    store_options(p)
 
     ca = sub.add_parser("ca", help="the small CA for TLS").add_subparsers(dest="ca_command", required=True, metavar="ACTION")
     p = command("init", cmd_ca_init, "create a CA", ca)

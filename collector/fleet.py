@@ -25,6 +25,8 @@ class AssetView:
     labels: Labels
     report: Report | None = None
     received_at: float | None = None
+    kind: str = "server"
+    parents: tuple[str, ...] = ()
 
 
 class Fleet:
@@ -34,7 +36,9 @@ class Fleet:
 
     def load(self, assets: list[Asset], latest: list[LatestReport]) -> None:
         self._inventory = {a.name: _labels(a.site, a.role, a.tier) for a in assets if a.labels_source == "inventory"}
-        self.assets = {a.name: AssetView(a.name, _labels(a.site, a.role, a.tier)) for a in assets}
+        self.assets = {
+            a.name: AssetView(a.name, _labels(a.site, a.role, a.tier), kind=a.kind, parents=a.parents) for a in assets
+        }
         for item in latest:
             view = self.assets.get(item.asset)
             if view is not None:

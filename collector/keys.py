@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from collector.fleet import Fleet
+from collector.incidents.engine import IncidentEngine
 from collector.ingest import Ingest
 from collector.metrics import CollectorMetrics
 from collector.settings import CollectorSettings
@@ -17,3 +18,4 @@ FLEET = web.AppKey("fleet", Fleet)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", CollectorMetrics)
 INGEST = web.AppKey("ingest", Ingest)
+ENGINE = web.AppKey("engine", IncidentEngine)

@@ -179,6 +179,9 @@ class CollectorMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=registry,
         )
+        self.rules_reload_ok = Gauge(
+            "schoolops_rules_last_reload_successful", "1 if the last load of the rule files succeeded.", registry=registry
+        )
         info = Gauge("schoolops_build_info", "Collector version (value is always 1).", ["version"], registry=registry)
         info.labels(version=schoolops.__version__).set(1)
         for result in ("applied", "duplicate"):

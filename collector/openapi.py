@@ -25,18 +25,69 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_PEOPLE_ERRORS = {
+    "401": _error("Missing, unknown or revoked API token"),
+    "404": _error("No such incident, measure or window"),
+    "409": _error("The action is not allowed in the incident's state (the reason says what is missing)"),
+    "422": _error("The body does not match the schema"),
+}
+
+
+def _people_paths(schemas: dict[str, Any]) -> dict[str, Any]:
+    """Incidents, measures, maintenance and fault reports (API token: the token's user is the actor)."""
+    def op(summary: str, body: str | None = None, *, path_id: bool = True, status: str = "200") -> dict[str, Any]:
+        spec: dict[str, Any] = {"summary": summary, "security": [{"apiToken": []}],
+                                "responses": {status: {"description": "Done", "content": {"application/json": {"schema": {"type": "object"}}}},
+                                              **_PEOPLE_ERRORS}}
+        if path_id:
+            spec["parameters"] = [_ID]
+        if body:
+            spec["requestBody"] = {"required": body != "NoteBody", "content": {"application/json": {"schema": schemas[body]}}}
+        return spec
+
+    filters = [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+               for n in ("state", "asset", "site", "severity", "limit")]
+    paths: dict[str, Any] = {
+        "/api/v1/incidents": {"get": {**op("List incidents (newest first)", path_id=False), "parameters": filters}},
+        "/api/v1/incidents/{id}": {"get": op("An incident with its faults, timeline and preventive measures")},
+        "/api/v1/incidents/{id}/notes": {"post": op("Add a note to the timeline", "TextBody")},
+        "/api/v1/incidents/{id}/rca": {"post": op("Record the root-cause analysis and preventive measures", "RcaBody")},
+        "/api/v1/measures/{id}/done": {"post": op("Mark a preventive measure done")},
+        "/api/v1/maintenance": {
+            "get": op("List maintenance windows", path_id=False),
+            "post": op("Add a maintenance window (faults inside are recorded, not notified)", "MaintenanceBody",
+                       path_id=False, status="201"),
+        },
+        "/api/v1/maintenance/{id}/end": {"post": op("End a maintenance window now")},
+        "/api/v1/faults": {"post": op("Report a fault seen by a person", "FaultReportBody", path_id=False, status="201")},
+    }
+    for action in ("acknowledge", "resolve", "review", "close", "reopen"):
+        paths[f"/api/v1/incidents/{{id}}/{action}"] = {"post": op(f"{action.capitalize()} the incident", "NoteBody")}
+    return paths
+
+
 @cache
 def document() -> dict[str, Any]:
-    (report_schema,), components = msgspec.json.schema_components([Report], ref_template="#/components/schemas/{name}")
+    from collector import api
+
+    bodies = [api.NoteBody, api.TextBody, api.RcaBody, api.MaintenanceBody, api.FaultReportBody]
+    (report_schema, *_), components = msgspec.json.schema_components(
+        [Report, *bodies], ref_template="#/components/schemas/{name}")
     components["Error"] = _ERROR
+    people = _people_paths({t.__name__: {"$ref": f"#/components/schemas/{t.__name__}"} for t in bodies})
     return {
         "openapi": "3.1.0",
         "info": {"title": "schoolops collector", "version": schoolops.__version__},
         "components": {
             "schemas": components,
-            "securitySchemes": {"agentToken": {"type": "http", "scheme": "bearer", "description": "so_<id>.<secret> from `schoolops token create`"}},
+            "securitySchemes": {
+                "agentToken": {"type": "http", "scheme": "bearer", "description": "so_<id>.<secret> from `schoolops token create`"},
+                "apiToken": {"type": "http", "scheme": "bearer", "description": "so_<id>.<secret> from `schoolops api-token create USER`"},
+            },
         },
         "paths": {
+            **people,
             "/api/v1/reports": {
                 "post": {
                     "summary": "Ingest one agent report (applied at most once per asset, stream and seq)",

@@ -12,6 +12,7 @@ from schoolops.units import ByteSize, Seconds
 
 Strict = {"forbid_unknown_fields": True, "kw_only": True}
 DEFAULT_PORT = 8750
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "alerts"
 
 
 class ListenConfig(Struct, **Strict):
@@ -36,6 +37,21 @@ class IngestConfig(Struct, **Strict):
             raise ValueError("max_body_bytes must be between 1KiB and 64MiB")
 
 
+class IncidentConfig(Struct, **Strict):
+    quiet_period: Seconds = Seconds(300)  # all faults clear this long → the incident resolves itself
+    reopen_window: Seconds = Seconds(1800)  # a fault back within this after resolution reopens the incident
+    regroup_window: Seconds = Seconds(120)  # children's young incidents move under a parent that went down
+    tick_interval: Seconds = Seconds(5)  # how often silences, quiet periods and maintenance ends are checked
+    # roles whose assets serve teaching: exam days and class hours raise their faults' urgency
+    teaching_roles: list[str] = field(
+        default_factory=lambda: ["teaching", "classroom", "lms", "web", "exam", "network-access", "wifi"]
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.2 <= self.tick_interval <= 300:
+            raise ValueError("tick_interval must be between 0.2s and 5m")
+
+
 class LogConfig(Struct, **Strict):
     level: Annotated[str, Meta(pattern=r"^(?i:debug|info|warning|error)$")] = "info"
     format: Annotated[str, Meta(pattern=r"^(auto|json|console)$")] = "auto"
@@ -48,6 +64,9 @@ class CollectorSettings(Struct, **Strict):
     tls: TlsConfig | None = None
     ingest: IngestConfig = field(default_factory=IngestConfig)
     inventory_file: str | None = None
+    rules_dir: str | None = None  # default: the alerts/ folder shipped with schoolops
+    calendar_file: str | None = None  # default: public holidays of CN, class hours Mon-Fri 08:00-17:00
+    incidents: IncidentConfig = field(default_factory=IncidentConfig)
     shutdown_timeout: Seconds = Seconds(10)  # in-flight requests get this long to finish on SIGTERM
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -58,6 +77,10 @@ class CollectorSettings(Struct, **Strict):
     @property
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_path / 'schoolops.db'}"
+
+    @property
+    def rules_path(self) -> Path:
+        return Path(self.rules_dir) if self.rules_dir else SHIPPED_RULES
 
     @property
     def scheme(self) -> str:

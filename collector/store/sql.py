@@ -29,7 +29,7 @@ from collector.store import (
     ReportStream,
     StoreError,
 )
-from collector.store.tables import agent_tokens, asset_latest, assets, report_streams
+from collector.store.tables import agent_tokens, api_tokens, asset_latest, assets, report_streams
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -72,6 +72,10 @@ class SqlStore:
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one transaction on the store's worker thread."""
+        return await self._run(fn)
 
     async def _run(self, fn: Callable[[Connection], T]) -> T:
         def work() -> T:
@@ -270,3 +274,19 @@ def sync_inventory(conn: Connection, items: list[InventoryAsset], now: float) ->
         .where((assets.c.labels_source == "inventory") & assets.c.name.not_in(names))
         .values(labels_source="agent", updated_at=now)
     )
+
+
+# --- API tokens (people and scripts; roles arrive with users) -----------------------------------
+
+
+def create_api_token(conn: Connection, token_id: str, user: str, secret_hash: str, at: float) -> None:
+    conn.execute(api_tokens.insert().values(id=token_id, user=user, secret_hash=secret_hash, created_at=at))
+
+
+def find_api_token(conn: Connection, token_id: str) -> AgentToken | None:
+    """The token as an AgentToken whose ``asset`` is the user's name (same checks apply)."""
+    row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).one_or_none()
+    if row is None:
+        return None
+    return AgentToken(id=row.id, asset=row.user, secret_hash=row.secret_hash, created_at=row.created_at,
+                      revoked_at=row.revoked_at, last_used_at=row.last_used_at)

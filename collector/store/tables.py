@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -53,4 +53,132 @@ asset_latest = Table(
     Column("seq", BigInteger, nullable=False),
     Column("received_at", Float, nullable=False),
     Column("body", LargeBinary, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(200), nullable=False),
+    Column("asset", String(63), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("version", Integer, nullable=False),  # bumped by every change: the compare-and-set token
+    Column("owner", String(64)),
+    Column("opened_at", Float, nullable=False),
+    Column("acknowledged_at", Float),
+    Column("acknowledged_by", String(64)),
+    Column("resolved_at", Float),
+    Column("resolved_by", String(64)),
+    Column("reviewed_at", Float),
+    Column("reviewed_by", String(64)),
+    Column("closed_at", Float),
+    Column("closed_by", String(64)),
+    Column("all_cleared_at", Float),  # when the last active fault cleared (the quiet period runs from here)
+    Column("rca", Text),
+    Column("hold", Text),  # why notifications are held right now, if they are
+)
+
+faults = Table(
+    "faults",
+    metadata,
+    Column("fingerprint", String(200), primary_key=True),
+    Column("rule", String(64), nullable=False),
+    Column("asset", String(63), nullable=False),
+    Column("key", String(256), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("base_severity", Integer, nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("value", Float),
+    Column("active", Boolean, nullable=False),
+    Column("since", Float, nullable=False),
+    Column("fired_at", Float, nullable=False),
+    Column("cleared_at", Float),
+    Column("incident_id", Integer),
+    Column("consequence_of", String(63)),  # the parent asset whose outage this fault follows from
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+preventive_measures = Table(
+    "preventive_measures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("due", String(10), nullable=False),
+    Column("done_at", Float),
+    Column("done_by", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", Text, nullable=False),  # JSON: assets, sites, roles, labels
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("recurrence", Text),  # JSON: cron, duration, timezone
+    Column("ended_at", Float),
+    Column("end_handled_at", Float),  # faults still present at the end were raised
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+fault_reports = Table(  # faults reported by people; the engine classifies them like any other
+    "fault_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset", String(63)),
+    Column("site", String(64)),
+    Column("description", Text, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("reporter", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("incident_id", Integer),  # set once the engine has opened (or joined) an incident
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user", String(64), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("last_used_at", Float),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
 )

@@ -203,6 +203,19 @@ async def test_a_token_id_is_unique(store: SqlStore) -> None:
 # --- migrations ------------------------------------------------------------------------------
 
 
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from collector.store.sql import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 async def test_opening_an_existing_database_again_migrates_nothing_and_keeps_data(db_path: Path) -> None:
     first = SqlStore.open(sqlite_url(db_path))
     await first.apply_report(incoming(1))
@@ -216,7 +229,7 @@ async def test_opening_an_existing_database_again_migrates_nothing_and_keeps_dat
         finally:
             await again.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head_revision(),)]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"assets", "agent_tokens", "report_streams", "asset_latest"} <= tables
 
