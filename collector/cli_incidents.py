@@ -136,6 +136,17 @@ def cmd_rca(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_measure_list(args: argparse.Namespace) -> int:
+    from collector.store import incidents as q
+
+    today = dt.date.today().isoformat()
+    rows = [{"id": m.id, "incident": m.incident_id, "description": m.description, "owner": m.owner, "due": m.due,
+             "state": "done" if m.done_at else ("OVERDUE" if m.due < today else "open"), "done_by": m.done_by}
+            for m in _query(args, lambda c: q.measures(c, open_only=not args.all))]
+    _print(args, rows, ["id", "incident", "state", "due", "owner", "description"])
+    return 0
+
+
 def cmd_measure_done(args: argparse.Namespace) -> int:
     from collector.incidents import actions
 
@@ -276,6 +287,9 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--measure", action="append", help="'DESCRIPTION|OWNER|YYYY-MM-DD' (repeatable)")
 
     measures = sub.add_parser("measures", help="preventive measures").add_subparsers(dest="measures_command", required=True, metavar="ACTION")
+    p = acting(command("list", cmd_measure_list, "preventive measures not done yet (--all: every one)", measures))
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--json", action="store_true")
     p = acting(command("done", cmd_measure_done, "mark a preventive measure done", measures))
     p.add_argument("id", type=int)
 

@@ -21,7 +21,7 @@ from collector.calendar import SchoolCalendar
 from collector.classify import ClassifyPolicy, ScopeInfo, classify
 from collector.domain import AssetContext, Finding, Severity
 from collector.fleet import AssetView, Fleet
-from collector.incidents import actions
+from collector.incidents import actions, topology
 from collector.incidents.decide import Hold, decide
 from collector.incidents.flapping import FlapState, observe
 from collector.incidents.lifecycle import Action, IncidentState, auto_resolve_due, should_reopen
@@ -85,7 +85,7 @@ class IncidentEngine:
         async with self._lock:
             now = self.clock()
             self.windows = [to_window(w) for w in await self.store.run(lambda c: q.windows(c))]
-            for name in sorted(self.fleet.assets, key=self._depth):  # parents before children
+            for name in sorted(self.fleet.assets, key=lambda n: topology.depth(self._parents(), n)):  # parents before children
                 await self._evaluate(name, now, observed=False)
             await self._take_fault_reports(now)
             await self._close_resolved_manual_faults(now)
@@ -102,11 +102,8 @@ class IncidentEngine:
         return AssetContext(name=name, kind=view.kind, site=view.labels.site, role=view.labels.role,
                             tier=Tier(view.labels.tier), parents=view.parents)
 
-    def _depth(self, name: str, seen: frozenset[str] = frozenset()) -> int:
-        view = self.fleet.assets.get(name)
-        if view is None or not view.parents or name in seen:
-            return 0
-        return 1 + max(self._depth(p, seen | {name}) for p in view.parents)
+    def _parents(self) -> dict[str, tuple[str, ...]]:
+        return {name: view.parents for name, view in self.fleet.assets.items()}
 
     async def _evaluate(self, name: str, now: float, *, observed: bool) -> None:
         view = self.fleet.assets.get(name)
@@ -146,19 +143,10 @@ class IncidentEngine:
         return result.severity, result.reason
 
     def _down_parent(self, ctx: AssetContext) -> q.FaultRecord | None:
-        """An active 'asset down' fault of one of the asset's parents (or their parents), if any."""
-        down = self._down_rules
-        pending, seen = list(ctx.parents), set()
-        while pending:
-            parent = pending.pop(0)
-            if parent in seen:
-                continue
-            seen.add(parent)
-            for fault in self.faults.values():
-                if fault.asset == parent and fault.rule in down and fault.incident_id is not None:
-                    return fault
-            pending.extend(self.fleet.assets[parent].parents if parent in self.fleet.assets else ())
-        return None
+        """The active 'asset down' fault of the nearest ancestor that is down, if any."""
+        down = {f.asset: f for f in self.faults.values() if f.rule in self._down_rules and f.incident_id is not None}
+        parent = topology.nearest_down({**self._parents(), ctx.name: ctx.parents}, ctx.name, down)
+        return down[parent] if parent else None
 
     async def _fire(self, finding: Finding, ctx: AssetContext, now: float) -> None:
         severity, reason = self._classify(finding, ctx, now)
@@ -317,7 +305,8 @@ class IncidentEngine:
 
     async def _regroup_children(self, parent_fault: q.FaultRecord, now: float) -> None:
         """A parent went down after some children already opened incidents: make those consequences."""
-        descendants = {n for n in self.fleet.assets if parent_fault.asset in self._ancestors(n)}
+        parents = self._parents()
+        descendants = {n for n in self.fleet.assets if parent_fault.asset in topology.ancestors(parents, n)}
         moved = [f for f in self.faults.values() if f.asset in descendants and f.incident_id is not None
                  and f.consequence_of is None and now - f.fired_at <= self.settings.regroup_window]
         for fault in moved:
@@ -336,16 +325,6 @@ class IncidentEngine:
                                                 f"a consequence of {parent_fault.asset} being down")
 
             await self.store.run(write)
-
-    def _ancestors(self, name: str) -> set[str]:
-        out: set[str] = set()
-        pending = list(self.fleet.assets[name].parents) if name in self.fleet.assets else []
-        while pending:
-            parent = pending.pop()
-            if parent not in out:
-                out.add(parent)
-                pending.extend(self.fleet.assets[parent].parents if parent in self.fleet.assets else ())
-        return out
 
     # --- periodic work --------------------------------------------------------------------------
     async def _auto_resolve(self, now: float) -> None:

@@ -229,6 +229,12 @@ def test_a_p2_cannot_be_closed_without_rca_and_a_preventive_measure(collector: C
     kinds = [e["kind"] for e in detail["timeline"]]
     assert kinds[-5:] == ["resolve", "rca", "measure", "review", "close"]
 
+    # the measure is tracked until done
+    open_measures = json.loads(cli("measures", "list", "--json", "--config", config).stdout)
+    assert [(m["incident"], m["state"]) for m in open_measures] == [(int(number), "open")]
+    cli("measures", "done", str(open_measures[0]["id"]), "--as", "facilities.chen", "--config", config)
+    assert json.loads(cli("measures", "list", "--json", "--config", config).stdout) == []
+
 
 def test_a_broken_rule_file_at_reload_keeps_the_old_rules_and_says_why(
     collector: Collector, make_agent: Callable[..., Agent], rules_dir: Path, tmpfs: Path
