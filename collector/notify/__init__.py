@@ -1,0 +1,1 @@
+"""Notifications: people and on-call, messages in the reader's language, channels, escalation, delivery."""
