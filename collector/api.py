@@ -73,6 +73,10 @@ class MaintenanceBody(Struct, **Strict):
     recurrence: RecurrenceBody | None = None
 
 
+class SecurityReportBody(Struct, **Strict):
+    reference: Annotated[str, Meta(min_length=1, max_length=500)]  # the report's number or where it went
+
+
 class FaultReportBody(Struct, **Strict):
     description: Annotated[str, Meta(min_length=1, max_length=4000)]
     asset: AssetName | None = None
@@ -235,6 +239,24 @@ def _report_incident(conn: Any, report_id: int) -> int | None:
     return conn.execute(sa.select(fault_reports.c.incident_id).where(fault_reports.c.id == report_id)).scalar_one()
 
 
+async def security_reported(request: web.Request, actor: str) -> web.Response:
+    from collector.store import outbox
+
+    number, data, now = incident_id(request), await body(request, SecurityReportBody), time.time()
+
+    def mark(conn: Any) -> bool:
+        done = outbox.mark_security_reported(conn, number, now, actor, data.reference)
+        if done:
+            q.add_event(conn, number, now, "security_reported", actor,
+                        f"security incident reported to the higher authority by {actor}: {data.reference}")
+            q.audit(conn, now, actor, "incident.security_reported", f"incident:{number}", {"reference": data.reference})
+        return done
+
+    if not await request.app[keys.STORE].run(mark):
+        raise actions.ActionRefused(f"incident {number} has no open reporting clock")
+    return web.json_response({"incident": number, "reported_at": now})
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/incidents", authenticated(list_incidents))
@@ -249,3 +271,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/maintenance", authenticated(add_maintenance))
     r.add_post("/api/v1/maintenance/{id}/end", authenticated(end_maintenance))
     r.add_post("/api/v1/faults", authenticated(report_fault))
+    r.add_post("/api/v1/incidents/{id}/security-report", authenticated(security_reported))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets as secrets_module
 import signal
 import ssl
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -25,8 +28,14 @@ from collector.inventory import load_inventory
 from collector.metrics import build_registry
 from collector.settings import CollectorSettings
 from collector.store.sql import SqlStore
-from collector.web import add_routes, request_context
 from collector import api
+from collector.notify import ackweb
+from collector.notify.channels import build_channel
+from collector.notify.dispatcher import Dispatcher
+from collector.notify.escalator import Escalator
+from collector.notify.oncall import load_oncall
+from collector.secrets import SecretBox, get_secret, list_secrets
+from collector.web import add_routes, request_context
 
 logger = structlog.get_logger("schoolops.collector")
 
@@ -44,11 +53,65 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app[keys.REGISTRY] = registry
     app[keys.METRICS] = metrics
     app[INCIDENT_METRICS] = IncidentMetrics(registry)
+    app[ONCALL] = load_oncall(settings.oncall_file) if settings.oncall_file else None
     app.cleanup_ctx.append(store_context)
     app.cleanup_ctx.append(engine_context)
+    app.cleanup_ctx.append(notify_context)
     add_routes(app)
     api.add_routes(app)
+    ackweb.add_routes(app)
     return app
+
+
+ONCALL = web.AppKey("oncall", object)
+
+
+async def notify_context(app: web.Application) -> AsyncIterator[None]:
+    """Channels with their decrypted secrets, the escalator and the dispatcher, each a background task."""
+    settings = app[keys.SETTINGS]
+    store = app[keys.STORE]
+    app[ackweb.LINK_KEY] = read_or_create_key(settings.data_path / "link.key")
+    oncall = app[ONCALL]
+    if oncall is None:
+        logger.warning("notifications_off", reason="no oncall_file in the collector config: incidents are recorded, "
+                       "nobody is notified")
+        yield
+        return
+    box = SecretBox(settings.data_path / "secret.key")
+    needed = {name for channel in oncall.channels for name in secret_names(channel)}
+    values = store.run_sync(lambda c: {n: get_secret(c, box, n) for n in needed if n in {s for s, _, _ in list_secrets(c)}})
+    channels = {}
+    for config in oncall.channels:
+        channels[config.id] = build_channel(config, lambda name, c=config: values[name])
+    dispatcher = Dispatcher(store, channels, oncall)
+    escalator = Escalator(store, oncall, link_key=app[ackweb.LINK_KEY], public_url=settings.base_url,
+                          link_ttl=float(settings.link_ttl), on_enqueued=dispatcher.wake,
+                          critical_roles=frozenset(oncall.escalation.critical_infrastructure_roles))
+    tasks = [asyncio.create_task(escalator.run(), name="escalator"), asyncio.create_task(dispatcher.run(), name="dispatcher")]
+    logger.info("notifications_on", channels=sorted(channels), people=len(oncall.people))
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for channel in channels.values():
+        close = getattr(channel, "close", None)
+        if close is not None:
+            await close()
+
+
+def read_or_create_key(path: Path) -> bytes:
+    """A 256-bit key in a file of its own (mode 0600), made on first use."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets_module.token_bytes(32))
+    return path.read_bytes()
+
+
+def secret_names(channel: object) -> list[str]:
+    return [getattr(channel, f) for f in ("password_secret", "url_secret", "signing_secret") if getattr(channel, f, None)]
 
 
 RULES = web.AppKey("rules", RuleSet)

@@ -191,9 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    from collector import cli_incidents
+    from collector import cli_admin, cli_incidents, cli_oncall
 
-    cli_incidents.register(sub, command)
+    incidents = cli_incidents.register(sub, command)
+    cli_admin.register(sub, command, incidents)
+    cli_oncall.register(sub, command)
 
     p = command("serve", cmd_serve, "run the collector")
     store_options(p)

@@ -254,7 +254,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> Any:
     def acting(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--as", dest="actor", help="who is acting (default: $SCHOOLOPS_USER, else your login name)")
         store_options(p)
@@ -327,3 +327,4 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("check", cmd_rules_check, "validate the rule files", rules)
     p.add_argument("dir", nargs="?", help="a rules folder (default: the collector's rules_dir)")
     store_options(p)
+    return inc

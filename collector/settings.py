@@ -67,6 +67,9 @@ class CollectorSettings(Struct, **Strict):
     rules_dir: str | None = None  # default: the alerts/ folder shipped with schoolops
     calendar_file: str | None = None  # default: public holidays of CN, class hours Mon-Fri 08:00-17:00
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
+    oncall_file: str | None = None  # people, channels, rotation, escalation: without it nothing is sent
+    public_url: str | None = None  # how people reach this collector (for acknowledgement links)
+    link_ttl: Seconds = Seconds(86400)  # an acknowledgement link works once, until then
     shutdown_timeout: Seconds = Seconds(10)  # in-flight requests get this long to finish on SIGTERM
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -81,6 +84,13 @@ class CollectorSettings(Struct, **Strict):
     @property
     def rules_path(self) -> Path:
         return Path(self.rules_dir) if self.rules_dir else SHIPPED_RULES
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.listen.host if self.listen.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{self.listen.port}"
 
     @property
     def scheme(self) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from collector import CollectorError
 from collector.incidents.lifecycle import Action, IncidentFacts, IncidentState, TransitionRefused, next_state
 from collector.store import incidents as q
-from collector.store.tables import faults, preventive_measures
+from collector.store.tables import escalation_steps, faults, preventive_measures
 
 
 class ActionError(CollectorError):
@@ -98,12 +98,14 @@ def transition(
         values.update({at_column: at, by_column: actor})
     if action is Action.ACKNOWLEDGE and incident.owner is None:
         values["owner"] = actor
-    if action is Action.REOPEN:
-        values.update(resolved_at=None, resolved_by=None, all_cleared_at=None)
+    if action is Action.REOPEN:  # a new round: escalation starts over
+        values.update(resolved_at=None, resolved_by=None, all_cleared_at=None, notify_since=None)
+        conn.execute(escalation_steps.delete().where(escalation_steps.c.incident_id == incident_id))
     if not q.update_incident(conn, incident_id, incident.version, **values):
         raise ActionRefused(f"incident {incident_id} changed while you were acting on it; look again and retry")
     text = f"{_VERBS[action]} by {actor}" + (f": {note}" if note else "")
-    q.add_event(conn, incident_id, at, action.value, actor, text, {"from": incident.state.value, "to": state.value})
+    q.add_event(conn, incident_id, at, action.value, actor, text,
+                {"from": incident.state.value, "to": state.value, "note": note or ""})
     q.audit(conn, at, actor, f"incident.{action.value}", f"incident:{incident_id}", {"note": note or ""})
     return _load(conn, incident_id)
 

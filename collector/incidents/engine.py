@@ -230,7 +230,10 @@ class IncidentEngine:
                      "fault": fault.fingerprint})
         incident = q.get_incident(conn, incident_id)
         if incident is not None:
-            q.update_incident(conn, incident_id, incident.version, hold=None if decision.notify else decision.reason)
+            values: dict[str, object] = {"hold": None if decision.notify else decision.reason}
+            if decision.notify and incident.notify_since is None:
+                values["notify_since"] = now  # escalation steps count from here
+            q.update_incident(conn, incident_id, incident.version, **values)
 
     async def _update(self, fault: q.FaultRecord, finding: Finding, ctx: AssetContext, now: float) -> None:
         severity, reason = self._classify(finding, ctx, now)

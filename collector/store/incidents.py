@@ -56,6 +56,7 @@ class IncidentRecord:
     all_cleared_at: float | None
     rca: str | None
     hold: str | None
+    notify_since: float | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> IncidentRecord:

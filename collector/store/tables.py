@@ -82,6 +82,7 @@ incidents = Table(
     Column("all_cleared_at", Float),  # when the last active fault cleared (the quiet period runs from here)
     Column("rca", Text),
     Column("hold", Text),  # why notifications are held right now, if they are
+    Column("notify_since", Float),  # escalation counts from here (the first notify decision); None while held
 )
 
 faults = Table(
@@ -181,4 +182,74 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(128), nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),  # Fernet: AES-128-CBC + HMAC-SHA256, key outside the database
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
+notifications = Table(  # the outbox: recorded before sending, updated after
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer),
+    Column("step_key", String(64)),
+    Column("person", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("address", String(256)),
+    Column("kind", String(32), nullable=False),
+    Column("severity", Integer),
+    Column("language", String(8), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("ack_url", Text),
+    Column("state", String(16), nullable=False),  # pending | sent | merged | given_up
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("due_at", Float, nullable=False),  # the next attempt
+    Column("sent_at", Float),
+    Column("last_error", Text),
+    Column("merged_into", Integer),  # the digest that carried it
+    Column("contact_index", Integer, nullable=False),  # which of the person's contacts this goes to
+)
+
+escalation_steps = Table(  # the steps already taken: inserted once (compare-and-set), never sent twice
+    "escalation_steps",
+    metadata,
+    Column("incident_id", Integer, primary_key=True),
+    Column("step_key", String(64), primary_key=True),
+    Column("done_at", Float, nullable=False),
+)
+
+ack_links = Table(
+    "ack_links",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("person", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+)
+
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("broken_since", Float),
+    Column("reason", Text),
+)
+
+security_reports = Table(
+    "security_reports",
+    metadata,
+    Column("incident_id", Integer, primary_key=True),
+    Column("deadline", Float, nullable=False),
+    Column("reported_at", Float),
+    Column("reported_by", String(64)),
+    Column("reference", Text),
 )
