@@ -76,7 +76,7 @@ class Dispatcher:
             if channel is None or (channel_id in broken and now - broken[channel_id][0] < BROKEN_RETRY):
                 reason = f"channel {channel_id} is not configured" if channel is None else f"channel {channel_id} is broken"
                 for item in batch:
-                    await self.store.run(lambda c, i=item: self._fall_back(c, i, reason, now))  # type: ignore[attr-defined]
+                    await self.store.run(lambda c, i=item, r=reason: self._fall_back(c, i, r, now))  # type: ignore[attr-defined]
                 continue
             await self._send_batch(channel, batch, now)
 
@@ -129,7 +129,8 @@ class Dispatcher:
         try:
             await channel.send(_message(item), recipient)
         except NotifyError as exc:
-            await self.store.run(lambda c: self._failed(c, channel, item, exc, now))  # type: ignore[attr-defined]
+            error = exc
+            await self.store.run(lambda c: self._failed(c, channel, item, error, now))  # type: ignore[attr-defined]
             return
         self._sent[channel.id].append(now)
         await self.store.run(lambda c: self._delivered(c, channel, item, recipient, now))  # type: ignore[attr-defined]
