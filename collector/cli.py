@@ -167,10 +167,19 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from collector import settings as settings_mod
     from collector.inventory import load_inventory
 
+    from collector.calendar import SchoolCalendar
+    from collector.notify.oncall import load_oncall
+    from collector.rules.loader import load_rules
+
     settings = settings_mod.load(args.file)
     if settings.inventory_file:
         load_inventory(settings.inventory_file)
-    print(f"{args.file}: OK")
+    rules = load_rules(settings.rules_path)
+    if settings.calendar_file:
+        SchoolCalendar.load(settings.calendar_file)
+    if settings.oncall_file:
+        load_oncall(settings.oncall_file)
+    print(f"{args.file}: OK ({len(rules.rules)} rules; inventory, calendar and on-call files checked where set)")
     return 0
 
 
@@ -235,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=825)
 
     config = sub.add_parser("config", help="config files").add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    p = command("check", cmd_config_check, "validate a collector config file (and its inventory)", config)
+    p = command("check", cmd_config_check, "validate a collector config and every file it names", config)
     p.add_argument("file")
     return parser
 

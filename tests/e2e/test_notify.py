@@ -260,3 +260,45 @@ def test_a_burst_to_a_robot_is_merged_into_digests_within_its_rate_limit_and_not
             assert all(len(p.json()["markdown"]["content"].encode()) <= 4096 for p in posts)
         finally:
             collector.stop()
+
+
+def test_a_security_incident_starts_a_reporting_clock_that_reminds_the_director_until_reported(
+    start_collector: Callable[..., Collector], smtp: tuple[Mailbox, int], tmp_path: Path
+) -> None:
+    mailbox, port = smtp
+    oncall = oncall_file(tmp_path / "oncall.yaml", port, policies={"P2": chain(steps=[{"after": "0s", "notify": ["primary"]}])})
+    data = yaml.safe_load(oncall.read_text())
+    data["escalation"]["security"] = {"deadline": "4h", "reminder_interval": "2s"}
+    oncall.write_text(yaml.safe_dump(data, allow_unicode=True))
+    collector = start(start_collector, oncall)
+    report(collector, "ransomware note found on the finance PC", kind="security")
+
+    def clock_mails() -> list[Any]:
+        return [m for m in mailbox.to("liu@school.test") if m["X-Schoolops-Kind"] == "security_clock"]
+
+    first = wait_until(lambda: len(clock_mails()) >= 2, timeout=30, what="two reminders to report upward") and clock_mails()[0]
+    assert "report" in (first["Subject"] + body(first)).lower()
+    number = json.loads(cli("incidents", "list", "--json", "--config", str(collector.config_path)).stdout)[0]["id"]
+    refused = cli("incidents", "security-reported", "999", "--reference", "x", "--config", str(collector.config_path), check=False)
+    assert refused.returncode == 2
+    cli("incidents", "security-reported", str(number), "--reference", "district CERT ticket 2026-118", "--as", "liu.director",
+        "--config", str(collector.config_path))
+    time.sleep(1)
+    count = len(clock_mails())
+    time.sleep(5)  # two more intervals: the reminders have stopped
+    assert len(clock_mails()) == count
+    detail = json.loads(cli("incidents", "show", str(number), "--json", "--config", str(collector.config_path)).stdout)
+    assert any(e["kind"] == "security_reported" and "CERT ticket" in e["text"] for e in detail["timeline"])
+
+
+def test_oncall_commands_show_who_is_on_duty(smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
+    _, port = smtp
+    oncall = oncall_file(tmp_path / "oncall.yaml", port, policies={})
+    now = json.loads(cli("oncall", "now", "--file", str(oncall), "--json").stdout)
+    assert now["primary"]["id"] == "wang.wei" and now["backup"]["id"] == "li.na"
+    week = json.loads(cli("oncall", "show", "--week", "--file", str(oncall), "--json").stdout)
+    assert week and all(shift["primary_id"] == "wang.wei" and shift["backup_id"] == "li.na" for shift in week)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(oncall.read_text().replace("primary: wang.wei", "primary: nobody"))
+    result = cli("oncall", "now", "--file", str(broken), check=False)
+    assert result.returncode == 2 and str(broken) in result.stderr and "nobody" in result.stderr
