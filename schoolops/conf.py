@@ -24,16 +24,19 @@ _PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _LEADING_FIELD = re.compile(r"^([a-z_][a-z0-9_]*)\b")
 
 
-def load_file(path: str | Path, type_: type[T]) -> T:
-    """Read and validate ``path`` as ``type_``; raise :class:`ConfigError` naming file, line, key."""
-    path = Path(path)
+def read_config_text(path: str | Path) -> str:
+    """A config file's text, or a :class:`ConfigError` that names it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    return load_text(text, type_, source=str(path))
+
+
+def load_file(path: str | Path, type_: type[T]) -> T:
+    """Read and validate ``path`` as ``type_``; raise :class:`ConfigError` naming file, line, key."""
+    return load_text(read_config_text(path), type_, source=str(path))
 
 
 def load_text(text: str, type_: type[T], *, source: str = "<config>") -> T:

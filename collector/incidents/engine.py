@@ -32,6 +32,7 @@ from collector.rules.evaluate import AssetRuleState, evaluate_asset
 from collector.rules.loader import RuleSet
 from collector.store import incidents as q
 from collector.store.sql import SqlStore
+from collector.supervise import every
 from schoolops.wire import Tier
 
 logger = structlog.get_logger("schoolops.incidents")
@@ -387,15 +388,7 @@ class IncidentEngine:
                 await self.store.run(lambda c, w=window: q.mark_window_end_handled(c, int(w.id), now))
 
     async def run(self) -> None:
-        """The periodic tick; a failing tick is logged and retried, never fatal."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("incident_tick_failed")
-            await asyncio.sleep(self.settings.tick_interval)
+        await every(self.settings.tick_interval, self.tick, name="incident-engine")
 
 
 __all__ = ["EngineSettings", "Hold", "IncidentEngine"]

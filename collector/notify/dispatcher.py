@@ -24,6 +24,7 @@ from collector.notify.model import Channel, Language, Message, MessageKind, Noti
 from collector.notify.oncall import OnCallConfig, Person
 from collector.store import incidents as q
 from collector.store import outbox
+from collector.supervise import every
 
 logger = structlog.get_logger("schoolops.notify")
 SYSTEM = "schoolops"
@@ -47,18 +48,7 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("dispatch_tick_failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.tick_interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+        await every(self.tick_interval, self.tick, name="dispatcher", wake=self._wake)
 
     def _room(self, channel: Channel, now: float) -> int:
         window = self._sent[channel.id]

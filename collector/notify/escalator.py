@@ -8,7 +8,6 @@ steps resumes at the next one; one killed inside a step's transaction never took
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from collector.notify.oncall import OnCallConfig, Person, directors, on_call_at,
 from collector.store import incidents as q
 from collector.store import outbox
 from collector.store.tables import incidents, security_reports
+from collector.supervise import every
 
 logger = structlog.get_logger("schoolops.escalation")
 SYSTEM = "schoolops"
@@ -55,14 +55,7 @@ class Escalator:
         self.tick_interval = tick_interval
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("escalation_tick_failed")
-            await asyncio.sleep(self.tick_interval)
+        await every(self.tick_interval, self.tick, name="escalator")
 
     async def tick(self) -> None:
         now = self.clock()

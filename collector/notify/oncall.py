@@ -159,14 +159,7 @@ class OnCallConfig(Struct, **Strict):
 
 def load_oncall(path: str | Path) -> OnCallConfig:
     """Read and check the on-call file; raise :class:`ConfigError` naming the file, the line and the key."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    return parse_oncall(text, source=str(path))
+    return parse_oncall(conf.read_config_text(path), source=str(path))
 
 
 def parse_oncall(text: str, *, source: str = "<oncall>") -> OnCallConfig:

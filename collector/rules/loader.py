@@ -73,7 +73,7 @@ def load_rules(directory: Path) -> RuleSet:
     raw_rules: dict[str, tuple[dict[str, Any], str]] = {}  # id → (raw entry, where it is defined)
     overrides: list[tuple[_Where, dict[str, Any]]] = []
     for path in paths:
-        text = _read(path)
+        text = conf.read_config_text(path)
         parsed = conf.load_text(text, RuleFile, source=str(path))
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         rule_nodes, override_nodes = _entries(root, "rules"), _entries(root, "overrides")
@@ -164,12 +164,6 @@ def _apply_override(where: _Where, raw: dict[str, Any], raw_rules: dict[str, tup
     changes = {attribute_name(kind, key): getattr(rule, attribute_name(kind, key)) for key in override.set_}
     return AppliedOverride(rule=override.rule, match=override.match, changes=changes)
 
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
 
 
 def _label(word: str, value: object) -> str:
