@@ -15,6 +15,8 @@ from schoolops import ConfigError
 from schoolops.conf import load_file
 from schoolops.wire import AssetName, Label, Tier
 
+from collector.network.config import CliConfig, Host, ProbeConfig, SnmpConfig
+
 from collector.store import InventoryAsset
 
 Strict = {"forbid_unknown_fields": True, "kw_only": True}
@@ -22,11 +24,22 @@ Strict = {"forbid_unknown_fields": True, "kw_only": True}
 
 class InventoryEntry(Struct, **Strict):
     name: AssetName
-    kind: Annotated[str, Meta(pattern=r"^(server|network|service|sensor)$")] = "server"
+    kind: Annotated[str, Meta(pattern=r"^(server|network|service|sensor)\Z")] = "server"
     site: Label | None = None
     role: Label | None = None
     tier: Tier = Tier.NORMAL
     parents: list[AssetName] = []
+    address: Host | None = None  # how the collector reaches a network device
+    snmp: SnmpConfig | None = None
+    cli: CliConfig | None = None
+    probes: list[ProbeConfig] = []
+
+    def __post_init__(self) -> None:
+        if (self.snmp or self.cli) and self.address is None:
+            raise ValueError("address: a device polled by SNMP or reached by CLI needs an address")
+        names = [p.name for p in self.probes]
+        if len(set(names)) != len(names):
+            raise ValueError("probes: probe names must be unique within an asset")
 
 
 class InventoryFile(Struct, **Strict):

@@ -213,6 +213,54 @@ class ProbeError(Struct):
     message: Text
 
 
+class Device(Struct, omit_defaults=True):
+    """A network device as its poller sees it (SNMP system group)."""
+
+    reachable: bool
+    poll_seconds: Amount = 0.0
+    sys_name: Text = ""
+    sys_descr: Text = ""
+    sys_object_id: Annotated[str, Meta(max_length=256)] = ""
+    uptime_seconds: Amount | None = None
+    rebooted: bool = False  # sysUpTime went back since the previous poll
+    error: Text | None = None  # why it could not be polled (timeout, wrong community, auth failure…)
+
+
+class Interface(Struct, omit_defaults=True):
+    """IF-MIB ifTable + ifXTable; counters are raw (64-bit where the device has them), rates are per second."""
+
+    index: Annotated[int, Meta(ge=0)]
+    name: Label
+    alias: Label = ""
+    admin_up: bool = True
+    oper_up: bool = True
+    speed_bps: Count = 0
+    in_octets: Count = 0
+    out_octets: Count = 0
+    in_errors: Count = 0
+    out_errors: Count = 0
+    in_discards: Count = 0
+    out_discards: Count = 0
+    in_bps: Amount | None = None  # since the previous poll, wraps and resets handled
+    out_bps: Amount | None = None
+    utilisation: Annotated[float, Meta(ge=0)] | None = None  # max(in, out) / speed, 0..1 (more if speed is wrong)
+    errors_per_second: Amount | None = None
+    discards_per_second: Amount | None = None
+
+
+class ProbeResult(Struct, omit_defaults=True):
+    """An active check of a service: ICMP, TCP, HTTP(S), TLS certificate, DNS."""
+
+    name: Name
+    kind: Annotated[str, Meta(pattern=r"^(icmp|tcp|http|tls|dns)\Z")]
+    target: Annotated[str, Meta(max_length=1024)]
+    up: bool
+    latency_seconds: Amount | None = None
+    status: Annotated[int, Meta(ge=0, le=999)] | None = None  # HTTP status
+    days_left: float | None = None  # TLS certificate
+    error: Text | None = None
+
+
 class SpoolStats(Struct):
     """The agent's outbox as it was when this report was made."""
 
@@ -245,6 +293,9 @@ class Report(Struct, kw_only=True, omit_defaults=True):
     files: Annotated[list[FileFreshness], Meta(max_length=1024)] | None = None
     logs: Annotated[list[LogWatch], Meta(max_length=1024)] | None = None
     commands: Annotated[list[CommandCheck], Meta(max_length=1024)] | None = None
+    device: Device | None = None
+    interfaces: Annotated[list[Interface], Meta(max_length=4096)] | None = None
+    probes: Annotated[list[ProbeResult], Meta(max_length=1024)] | None = None
     errors: Annotated[list[ProbeError], Meta(max_length=1024)] = []
     spool: SpoolStats = msgspec.field(default_factory=SpoolStats)
 

@@ -1,0 +1,1 @@
+"""Network devices and services: SNMP polling, traps, network CLI and config backup, active probes."""
