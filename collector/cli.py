@@ -200,11 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    from collector import cli_admin, cli_incidents, cli_oncall
+    from collector import cli_admin, cli_incidents, cli_inventory, cli_oncall
 
     incidents = cli_incidents.register(sub, command)
     cli_admin.register(sub, command, incidents)
     cli_oncall.register(sub, command)
+    cli_inventory.register(sub, command)
 
     p = command("serve", cmd_serve, "run the collector")
     store_options(p)

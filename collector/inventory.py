@@ -6,13 +6,20 @@ names servers (and any asset) so their labels do not depend on each agent's conf
 
 from __future__ import annotations
 
+import csv
+import os
+import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+
+import msgspec
+import yaml
 
 from msgspec import Meta, Struct
 
 from schoolops import ConfigError
-from schoolops.conf import load_file
+from schoolops.conf import convert, load_file, load_text
+from schoolops.units import enc_hook
 from schoolops.wire import AssetName, Label, Tier
 
 from collector.network.config import CliConfig, Host, ProbeConfig, SnmpConfig
@@ -46,25 +53,97 @@ class InventoryFile(Struct, **Strict):
     assets: list[InventoryEntry] = []
 
 
-def load_inventory(path: str | Path) -> list[InventoryAsset]:
-    inventory = load_file(path, InventoryFile)
-    names = [entry.name for entry in inventory.assets]
+def load_entries(path: str | Path) -> list[InventoryEntry]:
+    """Every entry of the inventory file, each valid and the whole consistent (names, parents)."""
+    entries = load_file(path, InventoryFile).assets
+    check_entries(path, entries)
+    return entries
+
+
+def check_entries(path: str | Path, entries: list[InventoryEntry]) -> None:
     seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ConfigError(f"{path}: assets: {name!r} is listed twice")
-        seen.add(name)
-    for entry in inventory.assets:
+    for entry in entries:
+        if entry.name in seen:
+            raise ConfigError(f"{path}: assets: {entry.name!r} is listed twice")
+        seen.add(entry.name)
+    for entry in entries:
         for parent in entry.parents:
             if parent not in seen:
                 raise ConfigError(f"{path}: assets.{entry.name}.parents: unknown asset {parent!r}")
             if parent == entry.name:
                 raise ConfigError(f"{path}: assets.{entry.name}.parents: an asset cannot be its own parent")
-    _refuse_cycles(path, {entry.name: entry.parents for entry in inventory.assets})
+    _refuse_cycles(path, {entry.name: entry.parents for entry in entries})
+
+
+def load_inventory(path: str | Path) -> list[InventoryAsset]:
     return [
         InventoryAsset(name=e.name, kind=e.kind, site=e.site, role=e.role, tier=str(e.tier), parents=tuple(e.parents))
-        for e in inventory.assets
+        for e in load_entries(path)
     ]
+
+
+def write_entries(path: str | Path, entries: list[InventoryEntry]) -> None:
+    """Validate the whole inventory, then replace the file atomically (the previous one kept as .bak)."""
+    path = Path(path)
+    check_entries(path, entries)
+    text = yaml.safe_dump({"assets": [msgspec.to_builtins(e, enc_hook=enc_hook) for e in entries]},
+                          allow_unicode=True, sort_keys=False)
+    load_text(text, InventoryFile, source=str(path))  # what is written must read back
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    if path.exists():
+        shutil.copy2(path, path.with_name(f"{path.name}.bak"))
+    os.replace(tmp, path)
+
+
+CSV_COLUMNS = {
+    "name": "name", "kind": "kind", "site": "site", "role": "role", "tier": "tier", "address": "address",
+    "parents": "parents",  # separated by ';'
+    "snmp_version": "snmp.version", "snmp_community_secret": "snmp.community_secret", "snmp_user": "snmp.user",
+    "snmp_auth": "snmp.auth", "snmp_auth_secret": "snmp.auth_secret", "snmp_priv": "snmp.priv",
+    "snmp_priv_secret": "snmp.priv_secret", "snmp_aes_variant": "snmp.aes_variant",
+    "cli_device_type": "cli.device_type", "cli_username": "cli.username", "cli_password_secret": "cli.password_secret",
+    "cli_enable_secret": "cli.enable_secret", "cli_known_hosts": "cli.known_hosts",
+}
+
+
+def entry_from_fields(fields: dict[str, str], *, source: str) -> InventoryEntry:
+    """An entry from flat dotted keys (CSV columns, `inventory set` arguments); empty values are left out."""
+    data: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        target = data
+        *parents, last = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = [p.strip() for p in value.split(";") if p.strip()] if last == "parents" else value
+    return convert(data, InventoryEntry, source=source)
+
+
+def read_csv(path: str | Path) -> list[InventoryEntry]:
+    """Every row or nothing: a bad row is reported with its number and nothing is imported."""
+    path = Path(path)
+    problems: list[str] = []
+    entries: list[InventoryEntry] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
+            reader = csv.DictReader(handle)
+            unknown = [c for c in reader.fieldnames or [] if c not in CSV_COLUMNS]
+            if unknown or "name" not in (reader.fieldnames or []):
+                raise ConfigError(f"{path}: unknown columns {unknown} (known: {', '.join(CSV_COLUMNS)})"
+                                  if unknown else f"{path}: the header needs a 'name' column")
+            for row in reader:
+                fields = {CSV_COLUMNS[k]: (v or "").strip() for k, v in row.items() if k is not None}
+                try:
+                    entries.append(entry_from_fields(fields, source=f"{path}:{reader.line_num}"))
+                except ConfigError as exc:
+                    problems.append(str(exc))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read the CSV file: {exc}") from None
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} bad row(s), nothing imported:\n" + "\n".join(problems))
+    return entries
 
 
 

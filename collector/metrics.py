@@ -148,6 +148,35 @@ def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
             g("schoolops_file_newest_age_seconds", "Age of the newest matching file.", f.newest_age_seconds, check=f.name)
     for lw in r.logs or ():
         c("schoolops_log_matches", "Log lines that matched the watch's patterns.", lw.matches_total, check=lw.name)
+    if r.device:
+        g("schoolops_device_up", "1 when the device answered its last SNMP poll.", int(r.device.reachable))
+        g("schoolops_device_poll_duration_seconds", "How long the last poll of the device took.", r.device.poll_seconds)
+        if r.device.uptime_seconds is not None:
+            g("sys_up_time_seconds", "SNMPv2-MIB sysUpTime, in seconds.", r.device.uptime_seconds)
+    for i in r.interfaces or ():
+        lb = {"if_index": str(i.index), "if_name": i.name, "if_alias": i.alias}
+        g("if_oper_status", "IF-MIB ifOperStatus: 1 up, 2 down.", 1 if i.oper_up else 2, **lb)
+        g("if_admin_status", "IF-MIB ifAdminStatus: 1 up, 2 down.", 1 if i.admin_up else 2, **lb)
+        g("if_high_speed", "IF-MIB ifHighSpeed: the interface's speed in Mbit/s.", i.speed_bps / 1e6, **lb)
+        for name, doc, value in (
+            ("if_hc_in_octets", "IF-MIB ifHCInOctets.", i.in_octets), ("if_hc_out_octets", "IF-MIB ifHCOutOctets.", i.out_octets),
+            ("if_in_errors", "IF-MIB ifInErrors.", i.in_errors), ("if_out_errors", "IF-MIB ifOutErrors.", i.out_errors),
+            ("if_in_discards", "IF-MIB ifInDiscards.", i.in_discards),
+            ("if_out_discards", "IF-MIB ifOutDiscards.", i.out_discards),
+        ):
+            c(name, doc, value, **lb)
+        if i.utilisation is not None:
+            g("schoolops_interface_utilisation_ratio", "The busier direction's rate / the interface speed.",
+              i.utilisation, **lb)
+    for p in r.probes or ():
+        lb = {"probe": p.name, "kind": p.kind}
+        g("schoolops_probe_up", "1 when the active probe succeeded.", int(p.up), **lb)
+        if p.latency_seconds is not None:
+            g("schoolops_probe_duration_seconds", "The active probe's response time.", p.latency_seconds, **lb)
+        if p.status is not None:
+            g("schoolops_probe_http_status", "The HTTP status an http probe got.", p.status, **lb)
+        if p.days_left is not None:
+            g("schoolops_probe_tls_days_left", "Days until the probed certificate expires.", p.days_left, **lb)
     for cmd in r.commands or ():
         g("schoolops_check_status", "Plugin status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", int(cmd.status), check=cmd.name)
         g("schoolops_check_duration_seconds", "Seconds the plugin ran.", cmd.duration_seconds, check=cmd.name)

@@ -58,3 +58,12 @@ def dec_hook(type_: type, obj: object) -> object:
     if type_ is ByteSize:
         return ByteSize.parse(obj)
     raise NotImplementedError(f"no decoder for {type_!r}")
+
+
+def enc_hook(obj: object) -> object:
+    """msgspec encode hook: unit types written back as people write them."""
+    if isinstance(obj, Seconds):
+        return f"{float(obj):g}s"
+    if isinstance(obj, ByteSize):
+        return int(obj)
+    raise NotImplementedError(f"cannot encode {type(obj)!r}")

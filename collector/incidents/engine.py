@@ -76,7 +76,7 @@ class IncidentEngine:
     def replace_rules(self, rules: RuleSet) -> None:
         self.rules = rules
         # an absence rule firing means the asset is down: its children's faults are consequences
-        self._down_rules = frozenset(rule.id for rule in rules.rules if rule.kind == "absence")
+        self._down_rules = frozenset(rule.id for rule in rules.rules if rule.kind == "absence" or rule.marks_down)
 
     async def on_report(self, view: AssetView) -> None:
         async with self._lock:

@@ -31,6 +31,15 @@ name                                  key            value
 ``temperature.celsius``               chip/sensor    the sensor's reading (several sensors with the
                                                      same name: the hottest)
 ``agent.probe_errors``                ""             how many probes failed in this report
+``device.reachable``                  ""             1 when the device answered its last poll, else 0
+``device.rebooted``                   ""             1 when its uptime went back since the last poll
+``interface.oper_down``               ifName         1 when administratively up but operationally down
+``interface.utilisation_percent``     ifName         100 × the busier direction / the interface speed
+``interface.errors_per_second``       ifName         input + output errors per second
+``probe.up``                          probe name     1 when an active probe succeeded, else 0
+``probe.latency_seconds``             probe name     the probe's response time
+``http.status``                       probe name     the HTTP status an http probe got
+``tls.days_left``                     probe name     days until the certificate a tls probe saw expires
 ====================================  =============  ===============================================
 """
 
@@ -39,6 +48,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from schoolops.wire import Report
+
+POLLER = "schoolops-poller"  # the agent_version of reports the collector makes for polled assets
 
 METRICS: dict[str, str] = {
     "filesystem.used_percent": "percent of a filesystem in use, by mountpoint",
@@ -56,6 +67,15 @@ METRICS: dict[str, str] = {
     "check.status": "Nagios plugin status 0..3, by check name",
     "temperature.celsius": "temperature in degrees Celsius, by chip/sensor",
     "agent.probe_errors": "number of agent probes that failed in the report",
+    "device.reachable": "1 when a polled device answered, else 0",
+    "device.rebooted": "1 when a polled device's uptime went back since the previous poll",
+    "interface.oper_down": "1 when an interface is administratively up but operationally down, by ifName",
+    "interface.utilisation_percent": "percent of an interface's speed in use (busier direction), by ifName",
+    "interface.errors_per_second": "input + output errors per second, by ifName",
+    "probe.up": "1 when an active probe succeeded, else 0, by probe name",
+    "probe.latency_seconds": "an active probe's response time in seconds, by probe name",
+    "http.status": "the HTTP status an http probe got, by probe name",
+    "tls.days_left": "days until a probed certificate expires, by probe name",
 }
 
 Measurements = dict[str, list[tuple[str, float]]]
@@ -114,7 +134,25 @@ def measurements(report: Report) -> Measurements:
         table.put("check.status", command.name, int(command.status), max)
     for sensor in report.temperatures or ():
         table.put("temperature.celsius", f"{sensor.chip}/{sensor.sensor}", sensor.celsius, max)
-    table.put("agent.probe_errors", "", len(report.errors))
+    if report.agent_version != POLLER:  # polled devices and probed services have no agent probes
+        table.put("agent.probe_errors", "", len(report.errors))
+    if report.device is not None:
+        table.put("device.reachable", "", 1.0 if report.device.reachable else 0.0)
+        table.put("device.rebooted", "", 1.0 if report.device.rebooted else 0.0)
+    for interface in report.interfaces or ():
+        table.put("interface.oper_down", interface.name, 1.0 if interface.admin_up and not interface.oper_up else 0.0, max)
+        if interface.utilisation is not None:
+            table.put("interface.utilisation_percent", interface.name, 100.0 * interface.utilisation, max)
+        if interface.errors_per_second is not None:
+            table.put("interface.errors_per_second", interface.name, interface.errors_per_second, _sum)
+    for probe in report.probes or ():
+        table.put("probe.up", probe.name, 1.0 if probe.up else 0.0, min)
+        if probe.latency_seconds is not None:
+            table.put("probe.latency_seconds", probe.name, probe.latency_seconds, max)
+        if probe.status is not None:
+            table.put("http.status", probe.name, float(probe.status), max)
+        if probe.days_left is not None:
+            table.put("tls.days_left", probe.name, probe.days_left, min)
     return table.result()
 
 

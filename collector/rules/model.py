@@ -70,6 +70,8 @@ class _Rule(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True, tag_f
     summary: Annotated[str, Meta(min_length=1, max_length=1024)]
     match: Selector | None = None
     enabled: bool = True
+    # the asset is down while this fires: its children's faults become consequences (absence rules always do)
+    marks_down: bool = False
 
     @property
     def kind(self) -> str:
