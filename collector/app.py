@@ -24,7 +24,7 @@ from collector.incidents.metrics import IncidentMetrics
 from collector.rules.loader import RuleSet, load_rules
 from schoolops import ConfigError
 from collector.ingest import Ingest
-from collector.inventory import load_inventory
+from collector.inventory import load_entries, load_inventory, to_assets
 from collector.metrics import build_registry
 from collector.settings import CollectorSettings
 from collector.store.sql import SqlStore
@@ -53,6 +53,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app[keys.REGISTRY] = registry
     app[keys.METRICS] = metrics
     app[INCIDENT_METRICS] = IncidentMetrics(registry)
+    app[INVENTORY_LISTENERS] = []
     app[ONCALL] = load_oncall(settings.oncall_file) if settings.oncall_file else None
     app.cleanup_ctx.append(store_context)
     app.cleanup_ctx.append(engine_context)
@@ -115,6 +116,8 @@ def secret_names(channel: object) -> list[str]:
 
 
 RULES = web.AppKey("rules", RuleSet)
+# called with the new inventory entries after a reload (the network pollers re-read their targets)
+INVENTORY_LISTENERS = web.AppKey("inventory_listeners", list)
 CALENDAR = web.AppKey("calendar", SchoolCalendar)
 INCIDENT_METRICS = web.AppKey("incident_metrics", IncidentMetrics)
 
@@ -146,9 +149,27 @@ async def engine_context(app: web.Application) -> AsyncIterator[None]:
         reloaded.set(1)
         logger.info("rules_reloaded", rules=len(rules.rules), path=str(settings.rules_path))
 
+    async def reload_inventory() -> None:
+        if not settings.inventory_file:
+            return
+        try:
+            entries = load_entries(settings.inventory_file)
+        except ConfigError as exc:
+            logger.error("inventory_reload_failed", error=str(exc), keeping="the inventory loaded before")
+            return
+        await app[keys.STORE].sync_inventory(to_assets(entries), time.time())
+        app[keys.FLEET].apply_inventory(await app[keys.STORE].list_assets())
+        for listener in app[INVENTORY_LISTENERS]:
+            await listener(entries)
+        logger.info("inventory_reloaded", assets=len(entries))
+
+    def reload() -> None:
+        reload_rules()
+        asyncio.get_running_loop().create_task(reload_inventory())
+
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread (tests)
-        loop.add_signal_handler(signal.SIGHUP, reload_rules)
+        loop.add_signal_handler(signal.SIGHUP, reload)
     task = asyncio.create_task(engine.run(), name="incident-engine")
     yield
     task.cancel()

@@ -45,6 +45,17 @@ class Fleet:
                 view.report = decode_report(item.body)
                 view.received_at = item.received_at
 
+    def apply_inventory(self, assets: list[Asset]) -> None:
+        """After an inventory reload: its labels, parents and kinds win; new assets appear."""
+        self._inventory = {a.name: _labels(a.site, a.role, a.tier) for a in assets if a.labels_source == "inventory"}
+        for asset in assets:
+            view = self.assets.get(asset.name)
+            if view is None:
+                self.assets[asset.name] = AssetView(asset.name, _labels(asset.site, asset.role, asset.tier),
+                                                    kind=asset.kind, parents=asset.parents)
+                continue
+            view.labels, view.kind, view.parents = _labels(asset.site, asset.role, asset.tier), asset.kind, asset.parents
+
     def labels_for(self, report: Report) -> Labels:
         return self._inventory.get(report.asset) or _labels(
             report.labels.site, report.labels.role, report.labels.tier

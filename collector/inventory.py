@@ -76,9 +76,13 @@ def check_entries(path: str | Path, entries: list[InventoryEntry]) -> None:
 
 
 def load_inventory(path: str | Path) -> list[InventoryAsset]:
+    return to_assets(load_entries(path))
+
+
+def to_assets(entries: list[InventoryEntry]) -> list[InventoryAsset]:
     return [
         InventoryAsset(name=e.name, kind=e.kind, site=e.site, role=e.role, tier=str(e.tier), parents=tuple(e.parents))
-        for e in load_entries(path)
+        for e in entries
     ]
 
 
