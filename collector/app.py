@@ -58,6 +58,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app.cleanup_ctx.append(store_context)
     app.cleanup_ctx.append(engine_context)
     app.cleanup_ctx.append(notify_context)
+    app.cleanup_ctx.append(network_context)
     add_routes(app)
     api.add_routes(app)
     ackweb.add_routes(app)
@@ -100,6 +101,32 @@ async def notify_context(app: web.Application) -> AsyncIterator[None]:
         close = getattr(channel, "close", None)
         if close is not None:
             await close()
+
+
+NETWORK = web.AppKey("network", object)
+
+
+async def network_context(app: web.Application) -> AsyncIterator[None]:
+    """Pollers, probes, the trap receiver and config backups for the inventory's devices and services."""
+    settings = app[keys.SETTINGS]
+    if not settings.inventory_file:
+        yield
+        return
+    from collector.network.service import NetworkService
+
+    store = app[keys.STORE]
+    box = SecretBox(settings.data_path / "secret.key")
+
+    def secret(name: str) -> str:
+        return store.run_sync(lambda c: get_secret(c, box, name))
+
+    service = NetworkService(app[keys.FLEET], app[keys.ENGINE], store, secret, data_dir=settings.data_path,
+                             config=settings.network)
+    app[NETWORK] = service
+    await service.start(load_entries(settings.inventory_file))
+    app[INVENTORY_LISTENERS].append(service.apply_inventory)
+    yield
+    await service.stop()
 
 
 def read_or_create_key(path: Path) -> bytes:

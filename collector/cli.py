@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_admin.register(sub, command, incidents)
     cli_oncall.register(sub, command)
     cli_inventory.register(sub, command)
+    cli_inventory.register_backups(sub, command)
 
     p = command("serve", cmd_serve, "run the collector")
     store_options(p)

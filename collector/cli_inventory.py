@@ -123,3 +123,46 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("csv")
     p.add_argument("--replace", action="store_true", help="overwrite assets that exist already")
     store_options(p)
+
+
+def _repo(args: argparse.Namespace) -> Any:
+    from collector.network.backup import ConfigRepo
+
+    return ConfigRepo(_settings(args).data_path / "config-backups")
+
+
+def cmd_backups_history(args: argparse.Namespace) -> int:
+    import time
+
+    rows = [{"commit": commit[:12], "at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)), "change": message}
+            for commit, at, message in _repo(args).history(args.device)]
+    _print(args, rows, ["commit", "at", "change"])
+    return 0
+
+
+def cmd_backups_diff(args: argparse.Namespace) -> int:
+    print(_repo(args).diff(args.device, args.old, args.new), end="")
+    return 0
+
+
+def cmd_backups_show(args: argparse.Namespace) -> int:
+    print(_repo(args).show(args.device, args.commit), end="")
+    return 0
+
+
+def register_backups(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    backups = sub.add_parser("backups", help="network device configuration history").add_subparsers(
+        dest="backups_command", required=True, metavar="ACTION")
+    p = command("history", cmd_backups_history, "a device's configuration changes, newest first", backups)
+    p.add_argument("device")
+    p.add_argument("--json", action="store_true")
+    store_options(p)
+    p = command("diff", cmd_backups_diff, "what changed (default: the last change)", backups)
+    p.add_argument("device")
+    p.add_argument("old", nargs="?")
+    p.add_argument("new", nargs="?")
+    store_options(p)
+    p = command("show", cmd_backups_show, "a stored configuration (default: the latest)", backups)
+    p.add_argument("device")
+    p.add_argument("commit", nargs="?")
+    store_options(p)

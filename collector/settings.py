@@ -52,6 +52,15 @@ class IncidentConfig(Struct, **Strict):
             raise ValueError("tick_interval must be between 0.2s and 5m")
 
 
+class NetworkConfig(Struct, **Strict):
+    trap_host: str | None = None  # listen for SNMP traps here (e.g. 0.0.0.0); unset: no trap receiver
+    trap_port: Annotated[int, Meta(ge=1, le=65535)] = 162
+    snmp_concurrency: Annotated[int, Meta(ge=1, le=1024)] = 64
+    probe_concurrency: Annotated[int, Meta(ge=1, le=1024)] = 20
+    cli_concurrency: Annotated[int, Meta(ge=1, le=64)] = 4  # SSH sessions to devices at once
+    event_ttl: Seconds = Seconds(3600)  # a trap's fault without a clearing trap clears itself after this
+
+
 class LogConfig(Struct, **Strict):
     level: Annotated[str, Meta(pattern=r"^(?i:debug|info|warning|error)$")] = "info"
     format: Annotated[str, Meta(pattern=r"^(auto|json|console)$")] = "auto"
@@ -67,6 +76,7 @@ class CollectorSettings(Struct, **Strict):
     rules_dir: str | None = None  # default: the alerts/ folder shipped with schoolops
     calendar_file: str | None = None  # default: public holidays of CN, class hours Mon-Fri 08:00-17:00
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     oncall_file: str | None = None  # people, channels, rotation, escalation: without it nothing is sent
     public_url: str | None = None  # how people reach this collector (for acknowledgement links)
     link_ttl: Seconds = Seconds(86400)  # an acknowledgement link works once, until then

@@ -64,6 +64,7 @@ class IncidentEngine:
         self.rule_states: dict[str, AssetRuleState] = {}
         self.flaps: dict[str, FlapState] = {}
         self._incident_of: dict[str, int] = {}  # fingerprint → the incident its last firing joined
+        self._event_expiry: dict[str, float] = {}  # event faults (traps, config changes) clear themselves
         self.windows: list[MaintenanceWindow] = []
         self._was_active: set[str] = set()
         self._lock = asyncio.Lock()
@@ -72,6 +73,10 @@ class IncidentEngine:
     async def load(self) -> None:
         self.faults = {f.fingerprint: f for f in await self.store.run(q.active_faults)}
         self._incident_of = {fp: f.incident_id for fp, f in self.faults.items() if f.incident_id is not None}
+        rule_ids = {rule.id for rule in self.rules.rules}
+        for fp, fault in self.faults.items():  # event faults from before a restart keep clearing themselves
+            if fault.rule not in rule_ids and fault.rule != MANUAL_RULE:
+                self._event_expiry[fp] = self.clock() + 3600.0
 
     def replace_rules(self, rules: RuleSet) -> None:
         self.rules = rules
@@ -82,9 +87,31 @@ class IncidentEngine:
         async with self._lock:
             await self._evaluate(view.name, self.clock(), observed=True)
 
+    async def on_event(self, finding: Finding, *, clears: bool = False, ttl: float = 3600.0) -> None:
+        """A one-off event (a trap, a configuration change): fire its fault, or clear the one it ends.
+        Without a clearing event it clears itself ``ttl`` seconds after the last occurrence."""
+        async with self._lock:
+            now = self.clock()
+            known = self.faults.get(finding.fingerprint)
+            if clears:
+                self._event_expiry.pop(finding.fingerprint, None)
+                if known is not None:
+                    await self._clear(known, now)
+                return
+            self._event_expiry[finding.fingerprint] = now + ttl
+            ctx = self.context(finding.asset)
+            if known is None:
+                await self._fire(finding, ctx, now)
+            else:
+                await self._update(known, finding, ctx, now)
+
     async def tick(self) -> None:
         async with self._lock:
             now = self.clock()
+            for fingerprint in [fp for fp, at in self._event_expiry.items() if at <= now]:
+                self._event_expiry.pop(fingerprint)
+                if fingerprint in self.faults:
+                    await self._clear(self.faults[fingerprint], now)
             self.windows = [to_window(w) for w in await self.store.run(lambda c: q.windows(c))]
             for name in sorted(self.fleet.assets, key=lambda n: topology.depth(self._parents(), n)):  # parents before children
                 await self._evaluate(name, now, observed=False)
@@ -115,7 +142,8 @@ class IncidentEngine:
         state, findings = evaluate_asset(self.rules.rules_for(ctx), ctx, view.report, view.received_at, previous_state, now)
         self.rule_states[name] = state
         current = {f.fingerprint: f for f in findings}
-        known = {fp: f for fp, f in self.faults.items() if f.asset == name and f.rule != MANUAL_RULE}
+        known = {fp: f for fp, f in self.faults.items()
+                 if f.asset == name and f.rule != MANUAL_RULE and fp not in self._event_expiry}
         if observed:
             for fp in set(current) | set(known) | {fp for fp in self.flaps if fp.split("|")[1] == name}:
                 await self._observe_flap(fp, fp in current, now)
