@@ -30,7 +30,6 @@ from collector.rules.measure import POLLER
 from collector.settings import NetworkConfig
 from collector.store import incidents as q
 from collector.supervise import every
-from schoolops import __version__
 from schoolops.wire import SCHEMA_VERSION, Cpu, Device, Interface, ProbeResult, Report
 
 logger = structlog.get_logger("schoolops.network")
