@@ -125,7 +125,12 @@ async def network_context(app: web.Application) -> AsyncIterator[None]:
     app[NETWORK] = service
     await service.start(load_entries(settings.inventory_file))
     app[INVENTORY_LISTENERS].append(service.apply_inventory)
+    from collector.network.metrics import NetworkCollector
+
+    exporter = NetworkCollector(service)
+    app[keys.REGISTRY].register(exporter)  # type: ignore[arg-type]
     yield
+    app[keys.REGISTRY].unregister(exporter)  # type: ignore[arg-type]
     await service.stop()
 
 

@@ -14,7 +14,9 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+import msgspec
 from pathlib import Path
 
 import structlog
@@ -89,8 +91,14 @@ class NetworkService:
         targets = []
         for entry in entries:
             if entry.snmp and entry.address:
+                try:
+                    credentials = Credentials.from_config(entry.snmp, self.secret)
+                except (KeyError, ValueError) as exc:  # one device's missing secret must not stop the others
+                    logger.error("snmp_target_skipped", asset=entry.name, error=f"{type(exc).__name__}: {exc}",
+                                 hint="schoolops secret set NAME")
+                    continue
                 targets.append(SnmpTarget(asset=entry.name, address=entry.address, config=entry.snmp,
-                                          credentials=Credentials.from_config(entry.snmp, self.secret)))
+                                          credentials=credentials))
                 self.observed.setdefault(entry.name, Observed()).interval = float(entry.snmp.interval)
         self.poller.set_targets(targets)
         items = [(e.name, probe) for e in entries for probe in e.probes]
@@ -110,8 +118,13 @@ class NetworkService:
             self.receiver = None
         if not self.config.trap_host:
             return
-        sources = {e.address: traps.TrapSource.from_snmp_config(e.name, e.snmp, self.secret)
-                   for e in entries if e.snmp and e.address}
+        sources = {}
+        for e in entries:
+            if e.snmp and e.address:
+                try:
+                    sources[e.address] = traps.TrapSource.from_snmp_config(e.name, e.snmp, self.secret)
+                except (KeyError, ValueError, traps.TrapError) as exc:
+                    logger.error("trap_source_skipped", asset=e.name, error=f"{type(exc).__name__}: {exc}")
         self.receiver = traps.TrapReceiver(sources, self.on_trap, host=self.config.trap_host, port=self.config.trap_port)
         await self.receiver.start()
 
@@ -132,7 +145,8 @@ class NetworkService:
         seen = self.observed.setdefault(asset, Observed())
         if event.kind in (traps.TrapKind.LINK_DOWN, traps.TrapKind.LINK_UP) and seen.interfaces and event.if_index is not None:
             up = event.kind is traps.TrapKind.LINK_UP
-            seen.interfaces = [replace(i, oper_up=up) if i.index == event.if_index else i for i in seen.interfaces]
+            seen.interfaces = [msgspec.structs.replace(i, oper_up=up) if i.index == event.if_index else i
+                               for i in seen.interfaces]
             logger.info("trap_applied", asset=asset, kind=event.kind.value, if_index=event.if_index)
             await self.publish(asset, event.received_at)
             return

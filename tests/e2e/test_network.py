@@ -86,12 +86,12 @@ def network_collector(tmp_path: Path, rules_dir: Path, assets: list[dict[str, An
 
 
 def test_a_polled_switch_shows_on_metrics_and_its_outage_is_an_incident(tmp_path: Path, rules_dir: Path) -> None:
-    port = free_udp_port()
+    port, trap_port = free_udp_port(), free_udp_port()
     snmpd = start_snmpd(tmp_path / "snmpd", port)
     collector = network_collector(tmp_path, rules_dir, [
         {"name": "core-sw-1", "kind": "network", "site": "main", "tier": "core", "address": "127.0.0.1",
          "snmp": {"version": "2c", "port": port, "community_secret": "snmp.ro", "interval": "5s", "timeout": "0.5s",
-                  "retries": 0}}])
+                  "retries": 0}}], trap_host="127.0.0.1", trap_port=trap_port)
     set_secret(collector, "snmp.ro", "public-e2e")
     collector.start()
     try:
@@ -100,6 +100,19 @@ def test_a_polled_switch_shows_on_metrics_and_its_outage_is_an_incident(tmp_path
         page = collector.metrics()
         assert metric_value(page, "if_oper_status", asset="core-sw-1", if_name="lo") == 1
         assert metric_value(page, "if_hc_in_octets_total", asset="core-sw-1", if_name="lo") is not None
+        assert (metric_value(page, "schoolops_snmp_polls_total", result="ok") or 0) >= 1
+        lint = subprocess.run(["promtool", "check", "metrics"], input=page, capture_output=True, text=True, timeout=60)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+
+        # a linkDown trap for lo (ifIndex 1) is the interface_down fault at once; the next poll, which
+        # still sees lo up, clears that same fault: trap and poll are one fault, not two
+        subprocess.run(["snmptrap", "-v", "2c", "-c", "public-e2e", f"127.0.0.1:{trap_port}", "", "1.3.6.1.6.3.1.1.5.3",
+                        "1.3.6.1.2.1.2.2.1.1.1", "i", "1"], check=True, timeout=30, env={**os.environ, "MIBS": ""})
+        down = wait_until(lambda: [f for f in faults_of(collector, "core-sw-1") if f["rule"] == "interface_down"],
+                          timeout=20, what="the linkDown trap's fault")
+        assert len(down) == 1 and down[0]["key"] == "lo"
+        wait_until(lambda: not [f for f in faults_of(collector, "core-sw-1") if f["rule"] == "interface_down" and f["active"]],
+                   timeout=20, what="the next poll clearing it")
         snmpd.stop()
         fault = wait_until(lambda: [f for f in faults_of(collector, "core-sw-1") if f["rule"] == "device_unreachable"],
                            timeout=30, what="the switch down")[0]
