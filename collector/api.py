@@ -7,6 +7,7 @@ refusal is a JSON error naming the problem.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from collector.incidents import windows as window_model
 from collector.incidents.lifecycle import Action
 from collector.store import incidents as q
 from collector.store.sql import find_api_token
+from schoolops.units import dec_hook
 from schoolops.wire import AssetName, Label
 
 Strict = {"forbid_unknown_fields": True, "kw_only": True}
@@ -111,7 +113,7 @@ def authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.Str
 async def body(request: web.Request, type_: type[Any]) -> Any:
     raw = await request.read()
     try:
-        return msgspec.json.decode(raw or b"{}", type=type_)
+        return msgspec.json.decode(raw or b"{}", type=type_, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:
         raise actions.InvalidInput(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -257,6 +259,66 @@ async def security_reported(request: web.Request, actor: str) -> web.Response:
     return web.json_response({"incident": number, "reported_at": now})
 
 
+def _inventory_path(request: web.Request) -> Any:
+    from pathlib import Path
+
+    settings = request.app[keys.SETTINGS]
+    if not settings.inventory_file:
+        raise actions.ActionRefused("this collector has no inventory_file: set it in the collector config")
+    return Path(settings.inventory_file)
+
+
+async def list_inventory(request: web.Request, actor: str) -> web.Response:
+    from collector.inventory import load_entries
+    from schoolops.units import enc_hook
+
+    path = _inventory_path(request)
+    entries = await asyncio.to_thread(load_entries, path) if path.exists() else []
+    return web.json_response([msgspec.to_builtins(e, enc_hook=enc_hook) for e in entries])
+
+
+async def put_inventory(request: web.Request, actor: str) -> web.Response:
+    from collector.inventory import InventoryEntry, load_entries, write_entries
+    from schoolops import ConfigError
+
+    name, path = request.match_info["name"], _inventory_path(request)
+    entry = await body(request, InventoryEntry)
+    if entry.name != name:
+        raise actions.InvalidInput(f"the body names {entry.name!r}, the URL {name!r}")
+    entries = await asyncio.to_thread(load_entries, path) if path.exists() else []
+    existed = any(e.name == name for e in entries)
+    updated = [entry if e.name == name else e for e in entries] if existed else [*entries, entry]
+    try:
+        await asyncio.to_thread(write_entries, path, updated)
+    except ConfigError as exc:
+        raise actions.InvalidInput(str(exc)) from None
+    await _after_inventory_change(request, actor, "inventory.set" if existed else "inventory.add", name)
+    return web.json_response({"name": name, "created": not existed}, status=200 if existed else 201)
+
+
+async def delete_inventory(request: web.Request, actor: str) -> web.Response:
+    from collector.inventory import load_entries, write_entries
+
+    name, path = request.match_info["name"], _inventory_path(request)
+    entries = await asyncio.to_thread(load_entries, path) if path.exists() else []
+    if not any(e.name == name for e in entries):
+        raise actions.IncidentNotFound(f"{name!r} is not in the inventory")
+    children = [e.name for e in entries if name in e.parents]
+    if children:
+        raise actions.ActionRefused(f"{name} is the parent of {', '.join(children)}: change their parents first")
+    await asyncio.to_thread(write_entries, path, [e for e in entries if e.name != name])
+    await _after_inventory_change(request, actor, "inventory.remove", name)
+    return web.json_response({"name": name, "removed": True})
+
+
+async def _after_inventory_change(request: web.Request, actor: str, action: str, name: str) -> None:
+    now = time.time()
+    await request.app[keys.STORE].run(lambda c: q.audit(c, now, actor, action, f"asset:{name}"))
+    from collector.app import RELOAD_INVENTORY
+
+    await request.app[RELOAD_INVENTORY]()  # type: ignore[operator]
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/incidents", authenticated(list_incidents))
@@ -272,3 +334,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/maintenance/{id}/end", authenticated(end_maintenance))
     r.add_post("/api/v1/faults", authenticated(report_fault))
     r.add_post("/api/v1/incidents/{id}/security-report", authenticated(security_reported))
+    r.add_get("/api/v1/inventory", authenticated(list_inventory))
+    r.add_put("/api/v1/inventory/{name}", authenticated(put_inventory))
+    r.add_delete("/api/v1/inventory/{name}", authenticated(delete_inventory))

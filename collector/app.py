@@ -150,6 +150,7 @@ def secret_names(channel: object) -> list[str]:
 RULES = web.AppKey("rules", RuleSet)
 # called with the new inventory entries after a reload (the network pollers re-read their targets)
 INVENTORY_LISTENERS = web.AppKey("inventory_listeners", list)
+RELOAD_INVENTORY = web.AppKey("reload_inventory", object)
 CALENDAR = web.AppKey("calendar", SchoolCalendar)
 INCIDENT_METRICS = web.AppKey("incident_metrics", IncidentMetrics)
 
@@ -194,6 +195,8 @@ async def engine_context(app: web.Application) -> AsyncIterator[None]:
         for listener in app[INVENTORY_LISTENERS]:
             await listener(entries)
         logger.info("inventory_reloaded", assets=len(entries))
+
+    app[RELOAD_INVENTORY] = reload_inventory
 
     def reload() -> None:
         reload_rules()

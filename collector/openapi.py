@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 import schoolops
+from schoolops.units import schema_hook
 from schoolops.wire import Report
 
 _ERROR = {
@@ -62,6 +63,13 @@ def _people_paths(schemas: dict[str, Any]) -> dict[str, Any]:
         "/api/v1/maintenance/{id}/end": {"post": op("End a maintenance window now")},
         "/api/v1/faults": {"post": op("Report a fault seen by a person", "FaultReportBody", path_id=False, status="201")},
     }
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    paths["/api/v1/inventory"] = {"get": op("The inventory: servers, network devices, services", path_id=False)}
+    paths["/api/v1/inventory/{name}"] = {
+        "put": {**op("Add or change an asset (the whole inventory is validated first); applied at once",
+                     "InventoryEntry", path_id=False), "parameters": name},
+        "delete": {**op("Remove an asset (not while others name it as parent)", path_id=False), "parameters": name},
+    }
     for action in ("acknowledge", "resolve", "review", "close", "reopen"):
         paths[f"/api/v1/incidents/{{id}}/{action}"] = {"post": op(f"{action.capitalize()} the incident", "NoteBody")}
     return paths
@@ -71,9 +79,11 @@ def _people_paths(schemas: dict[str, Any]) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     from collector import api
 
-    bodies = [api.NoteBody, api.TextBody, api.RcaBody, api.MaintenanceBody, api.FaultReportBody]
+    from collector.inventory import InventoryEntry
+
+    bodies = [api.NoteBody, api.TextBody, api.RcaBody, api.MaintenanceBody, api.FaultReportBody, InventoryEntry]
     (report_schema, *_), components = msgspec.json.schema_components(
-        [Report, *bodies], ref_template="#/components/schemas/{name}")
+        [Report, *bodies], ref_template="#/components/schemas/{name}", schema_hook=schema_hook)
     components["Error"] = _ERROR
     people = _people_paths({t.__name__: {"$ref": f"#/components/schemas/{t.__name__}"} for t in bodies})
     return {

@@ -67,3 +67,12 @@ def enc_hook(obj: object) -> object:
     if isinstance(obj, ByteSize):
         return int(obj)
     raise NotImplementedError(f"cannot encode {type(obj)!r}")
+
+
+def schema_hook(type_: type) -> dict[str, object]:
+    """msgspec JSON Schema hook: how the unit types look in an API document."""
+    if type_ is Seconds:
+        return {"type": ["number", "string"], "description": "seconds, or a duration such as 15s, 5m, 26h, 7d"}
+    if type_ is ByteSize:
+        return {"type": ["integer", "string"], "description": "bytes, or a size such as 512KiB, 64MiB"}
+    raise NotImplementedError(f"no schema for {type_!r}")

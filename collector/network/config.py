@@ -31,8 +31,8 @@ class SnmpConfig(Struct, **Strict):
     priv_secret: SecretName | None = None
     # AES-192/256 key extension: Net-SNMP uses Blumenthal, Cisco uses Reeder; the device decides
     aes_variant: Annotated[str, Meta(pattern=r"^(blumenthal|reeder)\Z")] = "blumenthal"
-    interval: Seconds = Seconds(60)
-    timeout: Seconds = Seconds(2)
+    interval: Seconds = 60  # type: ignore[assignment]
+    timeout: Seconds = 2  # type: ignore[assignment]
     retries: Annotated[int, Meta(ge=0, le=5)] = 1
     max_repetitions: Annotated[int, Meta(ge=1, le=100)] = 25
 
@@ -64,8 +64,8 @@ class CliConfig(Struct, **Strict):
     key_file: str | None = None  # a private key file readable only by the collector
     enable_secret: SecretName | None = None
     backup: bool = True  # keep its running configuration in the config-backup repository
-    backup_interval: Seconds = Seconds(86400)
-    timeout: Seconds = Seconds(60)
+    backup_interval: Seconds = 86400  # type: ignore[assignment]
+    timeout: Seconds = 60  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.password_secret is None and self.key_file is None:
@@ -76,8 +76,8 @@ class ProbeConfig(Struct, **Strict):
     name: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_.-]{0,63}\Z")]
     kind: Annotated[str, Meta(pattern=r"^(icmp|tcp|http|tls|dns)\Z")]
     target: Annotated[str, Meta(min_length=1, max_length=1024)]  # host (icmp), host:port (tcp, tls), URL (http), name (dns)
-    interval: Seconds = Seconds(60)
-    timeout: Seconds = Seconds(10)
+    interval: Seconds = 60  # type: ignore[assignment]
+    timeout: Seconds = 10  # type: ignore[assignment]
     expect_status: Annotated[int, Meta(ge=100, le=599)] | None = None  # http: default any 2xx/3xx
     body_contains: Annotated[str, Meta(max_length=1024)] | None = None  # http
     ca_file: str | None = None  # http/tls: verify against this CA instead of the system store

@@ -62,3 +62,52 @@ def test_people_act_on_incidents_through_the_api(start_collector: Callable[..., 
     doc = json.loads(http_get(f"{collector.url}/api/v1/openapi.json")[1])
     assert {"/api/v1/incidents", "/api/v1/incidents/{id}/acknowledge", "/api/v1/maintenance", "/api/v1/faults"} <= set(doc["paths"])
     assert token not in collector.process.log()  # type: ignore[union-attr]
+
+
+def test_inventory_is_changed_through_the_api_and_applied_without_a_restart(
+    start_collector: Callable[..., Collector], tmp_path: Any
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.support import metric_value, wait_until
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("assets:\n  - {name: web-01, kind: server}\n")
+    collector = start_collector(extra={"inventory_file": str(inventory), "incidents": {"tick_interval": "0.5s"}})
+    token = cli("api-token", "create", "li.ops", "--config", str(collector.config_path)).stdout.strip()
+    try:
+        service = {"name": "library-portal", "kind": "service", "site": "library", "parents": ["web-01"],
+                   "probes": [{"name": "home", "kind": "http", "target": f"http://127.0.0.1:{web.server_address[1]}/",
+                               "interval": "1s"}]}
+        status, created = call(collector, "PUT", "/api/v1/inventory/library-portal", token, service)
+        assert status == 201 and created == {"name": "library-portal", "created": True}
+        wait_until(lambda: metric_value(collector.metrics(), "schoolops_probe_up", asset="library-portal") == 1,
+                   timeout=20, what="the new service probed without a restart")
+
+        status, bad = call(collector, "PUT", "/api/v1/inventory/x", token, {"name": "x", "kind": "printer"})
+        assert status == 422 and "kind" in bad["reason"]
+        status, bad = call(collector, "PUT", "/api/v1/inventory/y", token, {"name": "y", "parents": ["nobody"]})
+        assert status == 422 and "unknown asset 'nobody'" in bad["reason"]
+        status, refused = call(collector, "DELETE", "/api/v1/inventory/web-01", token)
+        assert status == 409 and "parent of library-portal" in refused["reason"]
+        assert "library-portal" in inventory.read_text()  # nothing lost by the refusals
+        status, listed = call(collector, "GET", "/api/v1/inventory", token)
+        assert [a["name"] for a in listed] == ["web-01", "library-portal"]
+        assert call(collector, "DELETE", "/api/v1/inventory/library-portal", token)[0] == 200
+        assert "library-portal" not in inventory.read_text()
+    finally:
+        web.shutdown()
+        web.server_close()
