@@ -4,7 +4,8 @@ On every applied report (and on a periodic tick, for silences, quiet periods, ma
 and faults reported by people) it evaluates the asset's rules, diffs the active findings with the
 faults it knows, classifies what fired, groups faults into incidents, decides what to notify and
 what to hold — and writes all of it, with the reasons, to the store. Delivery is the notifiers'
-job; this records ``notify`` / ``held`` events on the incident timeline for them.
+job; this records ``notify`` / ``held`` events on the incident timeline for them. The periodic
+work that evaluates no rules is :class:`~collector.incidents.periodic.PeriodicWork`, mixed in.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from collector.fleet import AssetView, Fleet
 from collector.incidents import actions, topology
 from collector.incidents.decide import Hold, decide
 from collector.incidents.flapping import FlapState, observe
-from collector.incidents.lifecycle import Action, IncidentState, auto_resolve_due, should_reopen
+from collector.incidents.lifecycle import Action, IncidentState, should_reopen
 from collector.incidents.maintenance import MaintenanceWindow, windows_covering
 from collector.incidents.metrics import IncidentMetrics
+from collector.incidents.periodic import MANUAL_RULE, SYSTEM, PeriodicWork
 from collector.incidents.windows import to_window
 from collector.rules.evaluate import AssetRuleState, evaluate_asset
 from collector.rules.loader import RuleSet
@@ -36,8 +38,6 @@ from collector.supervise import every
 from schoolops.wire import Tier
 
 logger = structlog.get_logger("schoolops.incidents")
-SYSTEM = "schoolops"
-MANUAL_RULE = "manual_report"
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class EngineSettings:
     tick_interval: float = 5.0
 
 
-class IncidentEngine:
+class IncidentEngine(PeriodicWork):
     def __init__(
         self, store: SqlStore, fleet: Fleet, rules: RuleSet, calendar: SchoolCalendar, *,
         policy: ClassifyPolicy | None = None, settings: EngineSettings | None = None,
@@ -357,63 +357,6 @@ class IncidentEngine:
                                                 f"a consequence of {parent_fault.asset} being down")
 
             await self.store.run(write)
-
-    # --- periodic work --------------------------------------------------------------------------
-    async def _auto_resolve(self, now: float) -> None:
-        quiet = self.settings.quiet_period
-
-        def work(conn: Connection) -> list[int]:
-            resolved = []
-            for incident in q.list_incidents(conn, states=list(q.LIVE), limit=10_000):
-                active = sum(1 for f in self.faults.values() if f.incident_id == incident.id)
-                if auto_resolve_due(incident.state, active, incident.all_cleared_at, now, quiet):
-                    actions.transition(conn, incident.id, Action.RESOLVE, actor=SYSTEM, at=now,
-                                       note=f"every fault cleared and stayed clear for {quiet:g} s")
-                    resolved.append(incident.id)
-            return resolved
-
-        for incident_id in await self.store.run(work):
-            logger.info("incident_resolved", incident=incident_id, by=SYSTEM)
-
-    async def _take_fault_reports(self, now: float) -> None:
-        for report in await self.store.run(q.pending_fault_reports):
-            # a location has no tier of its own: neither raise nor lower what the person reported
-            ctx = self.context(report.asset) if report.asset else AssetContext(name="", site=report.site or "",
-                                                                                 tier=Tier.IMPORTANT)
-            finding = Finding(rule=MANUAL_RULE, asset=report.asset or "", key=f"r{report.id}", type=report.type,
-                              severity=report.severity, value=None,
-                              summary=f"reported by {report.reporter}: {report.description}", since=report.at)
-            await self._fire(finding, ctx, now)
-            incident_id = self.faults[finding.fingerprint].incident_id
-            assert incident_id is not None
-            await self.store.run(lambda c, r=report.id, i=incident_id: q.fault_report_handled(c, r, i))
-
-    async def take_fault_reports_now(self) -> None:
-        async with self._lock:
-            await self._take_fault_reports(self.clock())
-
-    async def _close_resolved_manual_faults(self, now: float) -> None:
-        """A reported fault stays until a person resolves its incident."""
-        manual = [f for f in self.faults.values() if f.rule == MANUAL_RULE and f.incident_id is not None]
-        for fault in manual:
-            incident = await self.store.run(lambda c, i=fault.incident_id: q.get_incident(c, i))
-            if incident is not None and incident.state not in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED):
-                await self._clear(fault, now)
-
-    async def _maintenance_ends(self, now: float) -> None:
-        active = {w.id for w in self.windows if w.active_at(now)}
-        ended = [w for w in self.windows if w.id in self._was_active and w.id not in active]
-        self._was_active = active
-        for window in ended:
-            for fault in [f for f in self.faults.values() if window.scope.matches(self.context(f.asset))]:
-                if fault.incident_id is None or fault.consequence_of:
-                    continue
-                ctx = self.context(fault.asset)
-                await self.store.run(lambda c, f=fault, x=ctx, w=window: self._record_decision(
-                    c, f.incident_id, f, x, f"maintenance window {w.id} ended with the fault still present", now,
-                    exclude_window=int(w.id)))
-            if window.ended_at is not None or now >= window.ends_at:
-                await self.store.run(lambda c, w=window: q.mark_window_end_handled(c, int(w.id), now))
 
     async def run(self) -> None:
         await every(self.settings.tick_interval, self.tick, name="incident-engine")

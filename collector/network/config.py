@@ -31,6 +31,8 @@ class SnmpConfig(Struct, **Strict):
     priv_secret: SecretName | None = None
     # AES-192/256 key extension: Net-SNMP uses Blumenthal, Cisco uses Reeder; the device decides
     aes_variant: Annotated[str, Meta(pattern=r"^(blumenthal|reeder)\Z")] = "blumenthal"
+    # v3 TRAPs are signed with the device's own engine ID: hex, 5-32 octets (informs need none)
+    engine_id: Annotated[str, Meta(pattern=r"^(0x)?[0-9A-Fa-f:]{10,95}\Z")] | None = None
     interval: Seconds = 60  # type: ignore[assignment]
     timeout: Seconds = 2  # type: ignore[assignment]
     retries: Annotated[int, Meta(ge=0, le=5)] = 1

@@ -5,26 +5,22 @@ explicit registry :data:`PROBES`. A failed service never raises: the failure *is
 ``up=False`` with ``error`` in plain words ("connection refused", "HTTP 500", "name not found").
 Every probe is bounded by its config's ``timeout`` ("timed out after 10 s").
 
-:class:`Prober` is the shell that runs them: each probe on its own interval, at most
-``concurrency`` at once, delivering ``on_result(asset, result, now)``. :func:`tls_severity` is
-pure: it turns a certificate's ``days_left`` into a severity.
+:class:`~collector.network.prober.Prober` is the shell that runs them: each probe on its own
+interval, at most ``concurrency`` at once, delivering ``on_result(asset, result, now)``.
+:func:`tls_severity` is pure: it turns a certificate's ``days_left`` into a severity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import errno
-import functools
-import inspect
 import ipaddress
 import os
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol
 
 import aiohappyeyeballs
 import aiohttp
@@ -32,14 +28,12 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 import icmplib  # type: ignore[import-untyped]
-import structlog
 from cryptography import x509
 
 from collector.domain import Severity
 from collector.network.config import ProbeConfig
+from collector.network.probe_results import ProbeFn, _bounded, _describe, _down, _result, _tls_text
 from schoolops.wire import ProbeResult
-
-logger = structlog.get_logger("schoolops.probes")
 
 PING_COUNT, PING_INTERVAL = 3, 0.2  # echo requests per ICMP probe, seconds between them
 MAX_REDIRECTS = 5
@@ -48,45 +42,8 @@ USER_AGENT = "schoolops-probe/1"
 HAPPY_EYEBALLS_DELAY = 0.25  # RFC 8305's recommended head start for the first address family
 TLS_WARN_DAYS, TLS_CRITICAL_DAYS = 14.0, 3.0  # the product's defaults, see tls_severity
 
-ProbeFn = Callable[[ProbeConfig], Awaitable[ProbeResult]]
 
-_ERRNO_TEXT = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset by peer",
-    errno.ECONNABORTED: "connection aborted",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-    errno.ETIMEDOUT: "connection timed out",
-    errno.EADDRNOTAVAIL: "address not available",
-    errno.EACCES: "permission denied",
-}
-
-
-# --- small shared pieces ------------------------------------------------------------------------
-
-def _result(config: ProbeConfig, *, up: bool, latency_seconds: float | None = None, status: int | None = None,
-            days_left: float | None = None, error: str | None = None) -> ProbeResult:
-    return ProbeResult(name=config.name, kind=config.kind, target=config.target, up=up,
-                       latency_seconds=latency_seconds, status=status, days_left=days_left, error=error)
-
-
-def _down(config: ProbeConfig, error: str, *, latency_seconds: float | None = None, status: int | None = None,
-          days_left: float | None = None) -> ProbeResult:
-    return _result(config, up=False, error=error, latency_seconds=latency_seconds, status=status, days_left=days_left)
-
-
-def _describe(exc: OSError) -> str:
-    """An OS-level failure in plain words."""
-    if isinstance(exc, socket.gaierror):
-        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-            return "name not found"
-        if exc.errno == socket.EAI_AGAIN:
-            return "name lookup failed for now (no DNS server answered)"
-        return f"name lookup failed: {exc.strerror}"
-    if exc.errno in _ERRNO_TEXT:
-        return _ERRNO_TEXT[exc.errno]
-    return exc.strerror or str(exc) or type(exc).__name__
-
+# --- small shared pieces (the result and the failure's words: collector.network.probe_results) ---
 
 def _host_port(target: str) -> tuple[str, int]:
     """``host:port`` or ``[v6]:port`` → (host, port); ValueError naming the target otherwise."""
@@ -100,37 +57,8 @@ def _host_port(target: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-_TLS_REASON_TEXT = {
-    "WRONG_VERSION_NUMBER": "the server does not speak TLS on this port",
-    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version in common with the server",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "no TLS version or cipher in common with the server",
-    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server wants a client certificate",
-}
-
-
-def _tls_text(exc: BaseException) -> str:
-    """A TLS handshake failure (not a verification failure) in plain words."""
-    reason = getattr(exc, "reason", None)
-    return "TLS handshake failed: " + _TLS_REASON_TEXT.get(reason or "", reason or str(exc))
-
-
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file)  # ca_file None: the system store
-
-
-def _bounded(probe: ProbeFn) -> ProbeFn:
-    """Hold a probe to its config's timeout; running out of time is a result like any other."""
-
-    @functools.wraps(probe)
-    async def bounded(config: ProbeConfig) -> ProbeResult:
-        try:
-            async with asyncio.timeout(config.timeout):
-                return await probe(config)
-        except TimeoutError:
-            return _down(config, f"timed out after {config.timeout:g} s")
-
-    return bounded
 
 
 async def _connect(host: str, port: int) -> socket.socket:
@@ -415,77 +343,3 @@ def tls_severity(days_left: float | None, *, warn_days: float = TLS_WARN_DAYS,
     if days_left < warn_days:
         return Severity.P3.label
     return None
-
-
-# --- the shell that runs them -------------------------------------------------------------------
-
-class ResultSink(Protocol):
-    def __call__(self, asset: str, result: ProbeResult, now: float, /) -> Awaitable[None] | None: ...
-
-
-def crash_backoff(interval: float, crashes: int) -> float:
-    """Seconds before retrying a probe that crashed ``crashes`` times in a row: doubling, at most an
-    hour (or the interval itself when that is longer)."""
-    return min(interval * 2.0**crashes, max(interval, 3600.0))
-
-
-class Prober:
-    """Runs each asset's probes on their own interval, at most ``concurrency`` at once.
-
-    A probe that raises (a bug, not a failed service) is logged as ``probe_crashed``, delivers no
-    result and is retried after :func:`crash_backoff`; a raising ``on_result`` is logged as
-    ``probe_result_undelivered``. Neither stops the other probes.
-    """
-
-    def __init__(self, items: Sequence[tuple[str, ProbeConfig]], on_result: ResultSink, *, concurrency: int = 20,
-                 probe: ProbeFn = run_probe, clock: Callable[[], float] = time.time) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency: at least 1, got {concurrency}")
-        self._items = list(items)
-        self._on_result = on_result
-        self._limit = asyncio.Semaphore(concurrency)
-        self._probe = probe
-        self._clock = clock
-
-    async def run(self) -> None:
-        """Probe until cancelled; every probe starts at once, then keeps to its interval."""
-        async with asyncio.TaskGroup() as group:
-            for asset, config in self._items:
-                group.create_task(self._keep_probing(asset, config), name=f"probe:{asset}:{config.name}")
-
-    async def probe_once(self, items: Sequence[tuple[str, ProbeConfig]]) -> list[tuple[str, ProbeResult]]:
-        """Run ``items`` concurrently (within the limit) and return their results in order; a probe
-        that crashed is logged and left out. ``on_result`` is not called."""
-        results = await asyncio.gather(*(self._run_one(asset, config) for asset, config in items))
-        return [(asset, result) for (asset, _), result in zip(items, results, strict=True) if result is not None]
-
-    async def _run_one(self, asset: str, config: ProbeConfig) -> ProbeResult | None:
-        async with self._limit:
-            try:
-                return await self._probe(config)
-            except Exception:
-                logger.exception("probe_crashed", asset=asset, probe=config.name, kind=config.kind)
-                return None
-
-    async def _keep_probing(self, asset: str, config: ProbeConfig) -> None:
-        loop = asyncio.get_running_loop()
-        crashes = 0
-        due = loop.time()
-        while True:
-            result = await self._run_one(asset, config)
-            if result is None:
-                crashes += 1
-                due = loop.time() + crash_backoff(config.interval, crashes)
-            else:
-                crashes = 0
-                await self._deliver(asset, result)
-                due = max(due + config.interval, loop.time())  # keep the cadence; skip what was missed
-            await asyncio.sleep(due - loop.time())
-
-    async def _deliver(self, asset: str, result: ProbeResult) -> None:
-        try:
-            outcome = self._on_result(asset, result, self._clock())
-            if inspect.isawaitable(outcome):
-                await outcome
-        except Exception:
-            logger.exception("probe_result_undelivered", asset=asset, probe=result.name)

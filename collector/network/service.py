@@ -25,9 +25,10 @@ from collector.domain import FaultType, Finding, Severity
 from collector.fleet import Fleet
 from collector.incidents.engine import IncidentEngine
 from collector.inventory import InventoryEntry
-from collector.network import backup, cli, traps
-from collector.network.probes import Prober
-from collector.network.snmp import Credentials, PollResult, SnmpPoller, SnmpTarget
+from collector.network import backup, cli, trap_receiver, trap_sources, traps
+from collector.network.prober import Prober
+from collector.network.snmp import Credentials, PollResult
+from collector.network.snmp_poller import SnmpPoller, SnmpTarget
 from collector.rules.measure import POLLER
 from collector.settings import NetworkConfig
 from collector.store import incidents as q
@@ -61,7 +62,7 @@ class NetworkService:
         self.entries: dict[str, InventoryEntry] = {}
         self.poller = SnmpPoller(on_result=self.on_poll, concurrency=config.snmp_concurrency, clock=clock)
         self.prober: Prober | None = None
-        self.receiver: traps.TrapReceiver | None = None
+        self.receiver: trap_receiver.TrapReceiver | None = None
         self.repo = backup.ConfigRepo(data_dir / "config-backups")
         self._cli_slots = asyncio.Semaphore(config.cli_concurrency)
         self._backup_due: dict[str, float] = {}
@@ -122,10 +123,11 @@ class NetworkService:
         for e in entries:
             if e.snmp and e.address:
                 try:
-                    sources[e.address] = traps.TrapSource.from_snmp_config(e.name, e.snmp, self.secret)
+                    sources[e.address] = trap_sources.TrapSource.from_snmp_config(
+                        e.name, e.snmp, self.secret, engine_id=e.snmp.engine_id)
                 except (KeyError, ValueError, traps.TrapError) as exc:
                     logger.error("trap_source_skipped", asset=e.name, error=f"{type(exc).__name__}: {exc}")
-        self.receiver = traps.TrapReceiver(sources, self.on_trap, host=self.config.trap_host, port=self.config.trap_port)
+        self.receiver = trap_receiver.TrapReceiver(sources, self.on_trap, host=self.config.trap_host, port=self.config.trap_port)
         await self.receiver.start()
 
     # --- what arrives ---------------------------------------------------------------------------
@@ -145,8 +147,10 @@ class NetworkService:
         seen = self.observed.setdefault(asset, Observed())
         if event.kind in (traps.TrapKind.LINK_DOWN, traps.TrapKind.LINK_UP) and seen.interfaces and event.if_index is not None:
             up = event.kind is traps.TrapKind.LINK_UP
-            seen.interfaces = [msgspec.structs.replace(i, oper_up=up) if i.index == event.if_index else i
-                               for i in seen.interfaces]
+            admin = _admin_status(event)  # a deliberate shutdown says so: no fault for it
+            seen.interfaces = [
+                msgspec.structs.replace(i, oper_up=up, admin_up=i.admin_up if admin is None else admin)
+                if i.index == event.if_index else i for i in seen.interfaces]
             logger.info("trap_applied", asset=asset, kind=event.kind.value, if_index=event.if_index)
             await self.publish(asset, event.received_at)
             return
@@ -218,3 +222,14 @@ class NetworkService:
 
         windows = [to_window(w) for w in q.windows(conn, not_handled_only=True)]  # type: ignore[arg-type]
         return bool(windows_covering(windows, self.engine.context(asset), now))
+
+
+IF_ADMIN_STATUS = "1.3.6.1.2.1.2.2.1.7."
+
+
+def _admin_status(event: traps.TrapEvent) -> bool | None:
+    """ifAdminStatus from a link trap's varbinds (RFC 2863 sends it), if present: up (1) or not."""
+    for oid, value in event.varbinds:
+        if oid.startswith(IF_ADMIN_STATUS):
+            return value.strip() in ("1", "up", "up(1)")
+    return None

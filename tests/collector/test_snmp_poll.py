@@ -25,11 +25,10 @@ from collector.network.snmp import (
     PollState,
     SnmpAuthenticationError,
     SnmpAuthorizationError,
-    SnmpPoller,
-    SnmpTarget,
     SnmpTimeout,
     poll,
 )
+from collector.network.snmp_poller import SnmpPoller, SnmpTarget
 from schoolops.units import Seconds
 
 pytestmark = pytest.mark.peers

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from collector.network.trap_receiver import TrapReceiver
+from collector.network.trap_sources import TrapSource
 from collector.network.traps import (
     LINK_DOWN,
     LINK_UP,
     TrapEvent,
     TrapKind,
-    TrapReceiver,
-    TrapSource,
 )
 from tests.support import Process, free_port
 

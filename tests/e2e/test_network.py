@@ -113,6 +113,16 @@ def test_a_polled_switch_shows_on_metrics_and_its_outage_is_an_incident(tmp_path
         assert len(down) == 1 and down[0]["key"] == "lo"
         wait_until(lambda: not [f for f in faults_of(collector, "core-sw-1") if f["rule"] == "interface_down" and f["active"]],
                    timeout=20, what="the next poll clearing it")
+
+        # a deliberate shutdown: the linkDown trap carries ifAdminStatus down(2) — recorded, not a fault
+        accepted = metric_value(collector.metrics(), "schoolops_snmp_traps_total", outcome="accepted") or 0
+        subprocess.run(["snmptrap", "-v", "2c", "-c", "public-e2e", f"127.0.0.1:{trap_port}", "", "1.3.6.1.6.3.1.1.5.3",
+                        "1.3.6.1.2.1.2.2.1.1.1", "i", "1", "1.3.6.1.2.1.2.2.1.7.1", "i", "2",
+                        "1.3.6.1.2.1.2.2.1.8.1", "i", "2"], check=True, timeout=30, env={**os.environ, "MIBS": ""})
+        wait_until(lambda: (metric_value(collector.metrics(), "schoolops_snmp_traps_total", outcome="accepted") or 0)
+                   > accepted, timeout=10, what="the shutdown trap accepted")
+        time.sleep(1.5)  # the engine has evaluated it by now (it evaluates as the trap is applied)
+        assert not [f for f in faults_of(collector, "core-sw-1") if f["rule"] == "interface_down" and f["active"]]
         snmpd.stop()
         fault = wait_until(lambda: [f for f in faults_of(collector, "core-sw-1") if f["rule"] == "device_unreachable"],
                            timeout=30, what="the switch down")[0]
