@@ -258,3 +258,23 @@ class Agent:
             except ValueError:
                 continue
         return events
+
+
+def set_secret(collector: Collector, name: str, value: str) -> None:
+    """`schoolops secret set NAME` as an operator runs it: the value on standard input."""
+    result = subprocess.run([sys.executable, "-m", "collector", "secret", "set", name, "--config", str(collector.config_path)],
+                            input=value, text=True, capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def incidents(collector: Collector) -> list[dict[str, Any]]:
+    return json.loads(cli("incidents", "list", "--all", "--json", "--config", str(collector.config_path)).stdout)
+
+
+def faults_of(collector: Collector, asset: str) -> list[dict[str, Any]]:
+    """Every fault (active or cleared) of ``asset``, across its incidents."""
+    out = []
+    for incident in incidents(collector):
+        detail = json.loads(cli("incidents", "show", str(incident["id"]), "--json", "--config", str(collector.config_path)).stdout)
+        out += [f for f in detail["faults"] if f["asset"] == asset]
+    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,26 +17,11 @@ from collector.network.backup import (
 )
 from collector.network.cli import run_commands
 from collector.network.config import CliConfig
-from schoolops.units import Seconds
-from tests.fake_cli_device import FakeDeviceServer, start_fake_device
+from tests.fake_cli_device import FakeDeviceServer
 
 pytestmark = pytest.mark.timeout(60)
 
 T0 = 1_795_000_000.0  # the backups' times: passed in, never read from a clock
-
-
-@pytest.fixture
-async def switch(tmp_path: Path) -> AsyncIterator[tuple[FakeDeviceServer, CliConfig]]:
-    server, port, host_key_line = await start_fake_device(port=0, hostname="sw-lab-1")
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(host_key_line + "\n")
-    config = CliConfig(device_type="cisco_ios", username=server.device.username, known_hosts=str(known_hosts),
-                       port=port, password_secret="sw-lab-1.password", enable_secret="sw-lab-1.enable",
-                       timeout=Seconds(10))
-    try:
-        yield server, config
-    finally:
-        await server.stop()
 
 
 async def backup(server: FakeDeviceServer, config: CliConfig, repo: ConfigRepo, at: float):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from collector.network.cli import (
 )
 from collector.network.config import CliConfig
 from schoolops.units import Seconds
-from tests.fake_cli_device import FakeDeviceServer, start_fake_device
+from tests.fake_cli_device import FakeDeviceServer
 from tests.support import free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -176,20 +176,6 @@ def test_every_command_is_read_only() -> None:
 
 
 # -- the fake Cisco switch ---------------------------------------------------------------------------
-
-@pytest.fixture
-async def switch(tmp_path: Path) -> AsyncIterator[tuple[FakeDeviceServer, CliConfig]]:
-    server, port, host_key_line = await start_fake_device(port=0, hostname="sw-lab-1")
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(host_key_line + "\n")
-    config = CliConfig(device_type="cisco_ios", username=server.device.username, known_hosts=str(known_hosts),
-                       port=port, password_secret="sw-lab-1.password", enable_secret="sw-lab-1.enable",
-                       timeout=Seconds(10))
-    try:
-        yield server, config
-    finally:
-        await server.stop()
-
 
 async def test_cisco_show_commands_parsed_by_ntc_templates(switch: tuple[FakeDeviceServer, CliConfig]) -> None:
     server, config = switch

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import os
 import shutil
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import Collector, Process, cli, metric_value, wait_until
+from tests.support import Collector, Process, cli, faults_of, metric_value, set_secret, wait_until
 
 pytestmark = pytest.mark.peers
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,24 +47,6 @@ def start_snmpd(directory: Path, port: int) -> Process:
                       env={**os.environ, "SNMP_PERSISTENT_DIR": str(directory), "MIBS": ""})
     process.start()
     return process
-
-
-def set_secret(collector: Collector, name: str, value: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "collector", "secret", "set", name, "--config", str(collector.config_path)],
-                            input=value, text=True, capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-
-
-def incidents(collector: Collector) -> list[dict[str, Any]]:
-    return json.loads(cli("incidents", "list", "--all", "--json", "--config", str(collector.config_path)).stdout)
-
-
-def faults_of(collector: Collector, asset: str) -> list[dict[str, Any]]:
-    out = []
-    for incident in incidents(collector):
-        detail = json.loads(cli("incidents", "show", str(incident["id"]), "--json", "--config", str(collector.config_path)).stdout)
-        out += [f for f in detail["faults"] if f["asset"] == asset]
-    return out
 
 
 @pytest.fixture

@@ -20,106 +20,36 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.support import Collector, Process, cli, metric_value, wait_until
+from tests.netns_peers import Switch, ip, switch_namespace, snmpd_event_config
+from tests.support import Collector, Process, faults_of, metric_value, set_secret, wait_until
 
 pytestmark = pytest.mark.peers
 ROOT = Path(__file__).resolve().parents[2]
 
-IF_TABLE = ".1.3.6.1.2.1.2.2.1"  # .1 ifIndex, .7 ifAdminStatus, .8 ifOperStatus
-LINK_DOWN, LINK_UP = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4"
 COMMUNITY = "ns-switch-e2e"
 ASSET = "ns-sw-1"
 
 
-# ---- namespaces (after tests/collector/test_traps_netns.py) -----------------------------------
-
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"ip {' '.join(args)} failed: {result.stderr.strip()}")
-    return result
-
-
-@dataclass(frozen=True)
-class Switch:
-    name: str  # the switch's namespace
-    pc: str  # the namespace at the other end of port1's cable
-    host_if: str  # the veth end in this (the test's) namespace
-    host_ip: str
-    ns_ip: str
-    port: str = "port1"  # the switch port whose link the test breaks
-    pc_if: str = "eth0"  # the PC's end of that cable
-
-    def if_index(self, interface: str) -> int:
-        return int(ip("-n", self.name, "-o", "link", "show", interface).stdout.split(":", 1)[0])
-
-
 @pytest.fixture
 def switch() -> Iterator[Switch]:
-    tag = f"{os.getpid() % 10000}{random.randrange(100):02d}"
-    name, pc, host_if, sw_if = f"schoolops-e2esw-{tag}", f"schoolops-e2epc-{tag}", f"soe2h{tag}", f"soe2n{tag}"
-    added = ip("netns", "add", name, check=False)
-    if added.returncode != 0:
-        if any(word in added.stderr for word in ("Operation not permitted", "Permission denied")):
-            pytest.skip(f"network namespaces are not permitted here: {added.stderr.strip()}")
-        raise AssertionError(f"ip netns add failed: {added.stderr.strip()}")
-    try:
-        ip("netns", "add", pc)
-        used = ip("-o", "-4", "addr").stdout
-        subnet = next(n for n in random.sample(range(256), 256) if f" 10.254.{n}." not in used)
-        host_ip, ns_ip = f"10.254.{subnet}.1", f"10.254.{subnet}.2"
-        ip("link", "add", host_if, "type", "veth", "peer", "name", sw_if)
-        ip("link", "set", sw_if, "netns", name)
-        ip("addr", "add", f"{host_ip}/30", "dev", host_if)
-        ip("link", "set", host_if, "up")
-        ip("-n", name, "addr", "add", f"{ns_ip}/30", "dev", sw_if)
-        ip("-n", name, "link", "set", sw_if, "up")
-        ip("-n", name, "link", "set", "lo", "up")
-        # the switch port, cabled to a PC in its own namespace (so only the switch's port flaps in its ifTable)
-        ip("-n", name, "link", "add", "port1", "type", "veth", "peer", "name", "eth0", "netns", pc)
-        ip("-n", name, "link", "set", "port1", "up")
-        ip("-n", pc, "link", "set", "eth0", "up")
-        yield Switch(name, pc, host_if, host_ip, ns_ip)
-    finally:
-        ip("netns", "del", pc, check=False)
-        ip("netns", "del", name, check=False)  # removes the interfaces inside, and so the veth pairs
-        ip("link", "del", host_if, check=False)
+    with switch_namespace("e2e") as made:
+        yield made
 
 
 def snmpd_config(sw: Switch, directory: Path, trap_port: int) -> Path:
-    link = f"-o {IF_TABLE}.1 -o {IF_TABLE}.7 -o {IF_TABLE}.8"
-    lines = [
-        f"agentAddress udp:{sw.ns_ip}:161",
-        "engineID schoolops-e2e-netns",
-        f"rocommunity {COMMUNITY} {sw.host_ip}",
-        "dontLogTCPWrappersConnects yes",
-        # the Event MIB's monitors query the agent internally as this user
-        "createUser internalmon",
-        "rouser internalmon noauth",
-        "iquerySecName internalmon",
-        f"trap2sink {sw.host_ip}:{trap_port} {COMMUNITY}",
-        f"notificationEvent linkDownTrap {LINK_DOWN} {link}",
-        f"notificationEvent linkUpTrap {LINK_UP} {link}",
-        f'monitor -r 1 -S -e linkDownTrap "link down" {IF_TABLE}.8 == 2',
-        f'monitor -r 1 -S -e linkUpTrap "link up" {IF_TABLE}.8 != 2',
-    ]
-    path = directory / "snmpd.conf"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return snmpd_event_config(directory / "snmpd.conf", agent_address=f"{sw.ns_ip}:161", community=COMMUNITY,
+                              allowed_from=sw.host_ip, trap_sink=f"{sw.host_ip}:{trap_port}",
+                              engine_id="schoolops-e2e-netns")
 
 
 def free_udp_port(host: str) -> int:
@@ -129,21 +59,6 @@ def free_udp_port(host: str) -> int:
 
 
 # ---- the collector (after tests/e2e/test_network.py) ------------------------------------------
-
-def set_secret(collector: Collector, name: str, value: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "collector", "secret", "set", name, "--config", str(collector.config_path)],
-                            input=value, text=True, capture_output=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-
-
-def faults_of(collector: Collector, asset: str) -> list[dict[str, Any]]:
-    out = []
-    config = str(collector.config_path)
-    for incident in json.loads(cli("incidents", "list", "--all", "--json", "--config", config).stdout):
-        detail = json.loads(cli("incidents", "show", str(incident["id"]), "--json", "--config", config).stdout)
-        out += [f for f in detail["faults"] if f["asset"] == asset]
-    return out
-
 
 def port_faults(collector: Collector, key: str) -> list[dict[str, Any]]:
     return [f for f in faults_of(collector, ASSET) if f["rule"] == "interface_down" and f["key"] == key]

@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import re
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -20,7 +18,7 @@ import pytest
 import yaml
 
 from tests.notify_peers import HttpReceiver, Mailbox, Received, smtp_server
-from tests.support import Collector, cli, wait_until
+from tests.support import Collector, cli, set_secret, wait_until
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 MONDAY = "2026-01-05"  # a week where rotation[0] is on duty
@@ -70,12 +68,6 @@ def report(collector: Collector, text: str, severity: str = "P2", kind: str = "n
 
 def body(message: Any) -> str:
     return message.get_body(preferencelist=("plain",)).get_content()
-
-
-def set_secret(collector: Collector, name: str, value: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "collector", "secret", "set", name, "--config", str(collector.config_path)],
-                            input=value, text=True, capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr
 
 
 def fetch(url: str, method: str = "GET") -> tuple[int, str]:
