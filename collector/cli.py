@@ -39,9 +39,12 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _query(args: argparse.Namespace, fn: Callable[[Any], Any]) -> Any:
     """Run one store function in one transaction against the configured store."""
+    return query(_settings(args), fn)
+
+
+def query(settings: Any, fn: Callable[[Any], Any]) -> Any:
     from collector.store.sql import SqlStore
 
-    settings = _settings(args)
     settings.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = SqlStore.open(settings.store_url)
     try:
@@ -83,20 +86,32 @@ def cmd_up(args: argparse.Namespace) -> int:
     return up(args)
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
+def issue_agent_token(settings: Any, asset: str) -> Any:
+    """A new agent token for ``asset``, its hash stored; the token itself is returned once."""
     from collector import tokens
     from collector.store.sql import create_token
 
+    issued = tokens.issue(asset, time.time())
+    query(settings, lambda conn: create_token(conn, issued.record))
+    return issued
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (mode 0600), replacing what was there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
     if not ASSET_NAME.match(args.asset):
         raise UsageError(
             f"{args.asset!r} is not a valid asset name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
-    issued = tokens.issue(args.asset, time.time())
-    _query(args, lambda conn: create_token(conn, issued.record))
+    issued = issue_agent_token(_settings(args), args.asset)
     if args.output:
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(issued.token + "\n")
+        write_private(Path(args.output), issued.token + "\n")
         print(f"token {issued.record.id} for asset {args.asset} written to {args.output}", file=sys.stderr)
     else:
         print(issued.token)

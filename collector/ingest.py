@@ -90,7 +90,6 @@ class Ingest:
                 403, "wrong_asset", f"this token belongs to asset {token.asset!r}, the report names {report.asset!r}",
                 asset=token.asset,
             )
-        labels = self.fleet.labels_for(report)
         received_at = self.clock()
         result = await self.store.apply_report(
             IncomingReport(
@@ -107,7 +106,7 @@ class Ingest:
             view = self.fleet.update(report, received_at)
             for listener in self.listeners:
                 await listener(view)
-            logger.debug("report_applied", asset=report.asset, seq=report.seq, site=labels.site)
+            logger.debug("report_applied", asset=report.asset, seq=report.seq, site=view.labels.site)
         else:
             logger.info("report_duplicate", asset=report.asset, seq=report.seq)
         return web.json_response({"status": result.outcome.value, "seq": report.seq})

@@ -21,7 +21,7 @@ import yaml
 
 from agent.config import default_asset_name
 from collector import settings as settings_mod
-from collector.cli import DEFAULT_DATA_DIR, UsageError
+from collector.cli import DEFAULT_DATA_DIR, UsageError, issue_agent_token, write_private
 from schoolops.units import Seconds
 
 STOP_GRACE_SECONDS = 15.0
@@ -36,9 +36,6 @@ def _write_new(path: Path, data: dict, mode: int = 0o600) -> None:
 
 def prepare(data_dir: Path, host: str | None, port: int | None, interval: str) -> tuple[Path, Path]:
     """Create the data directory's configs and the local agent's token once; return both config paths."""
-    from collector import tokens
-    from collector.store.sql import SqlStore, create_token
-
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     collector_config = data_dir / "collector.yaml"
     if not collector_config.exists():
@@ -55,13 +52,7 @@ def prepare(data_dir: Path, host: str | None, port: int | None, interval: str) -
     agent_config = agent_dir / "agent.yaml"
     if not agent_config.exists():
         asset = default_asset_name()
-        store = SqlStore.open(settings.store_url)
-        issued = tokens.issue(asset, time.time())
-        store.run_sync(lambda conn: create_token(conn, issued.record))
-        store.engine.dispose()
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(issued.token + "\n")
+        write_private(token_file, issue_agent_token(settings, asset).token + "\n")
         connect_host = settings.listen.host if settings.listen.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if ":" in connect_host:
             connect_host = f"[{connect_host}]"

@@ -108,7 +108,7 @@ class Escalator:
         role = conn.execute(sa.select(assets.c.role).where(assets.c.name == incident.asset)).scalar_one_or_none()
         return role in self.critical_roles
 
-    def resolve(self, target: str, now: float, owner: str | None) -> list[Reach]:
+    def resolve(self, target: str, now: float) -> list[Reach]:
         duty = on_call_at(self.oncall, now)
         if target == "primary":
             return [Reach(duty.primary)]
@@ -131,7 +131,7 @@ class Escalator:
         timeline = q.events(conn, incident.id)
         reaches: list[tuple[str, Reach]] = []
         for target in item.targets:
-            for reach in self.resolve(target, now, incident.owner):
+            for reach in self.resolve(target, now):
                 if reach not in [r for _, r in reaches]:
                     reaches.append((target, reach))
         names = []
