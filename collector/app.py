@@ -22,13 +22,14 @@ from collector.fleet import Fleet
 from collector.incidents.engine import EngineSettings, IncidentEngine
 from collector.incidents.metrics import IncidentMetrics
 from collector.rules.loader import RuleSet, load_rules
+from collector.runbooks.loader import check_approvers, load_runbooks
 from schoolops import ConfigError
 from collector.ingest import Ingest
 from collector.inventory import load_entries, load_inventory, to_assets
 from collector.metrics import build_registry
 from collector.settings import CollectorSettings
 from collector.store.sql import SqlStore
-from collector import api
+from collector import api, api_runbooks
 from collector.notify import ackweb
 from collector.notify.channels import build_channel
 from collector.notify.dispatcher import Dispatcher
@@ -55,12 +56,18 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app[INCIDENT_METRICS] = IncidentMetrics(registry)
     app[INVENTORY_LISTENERS] = []
     app[ONCALL] = load_oncall(settings.oncall_file) if settings.oncall_file else None
+    app[RUNBOOKS] = load_runbooks(settings.runbooks_path)
+    if app[ONCALL] is not None:
+        check_approvers(app[RUNBOOKS], {role.value for p in app[ONCALL].people for role in p.roles}, str(settings.oncall_file))
+    app[ESCALATOR] = None
     app.cleanup_ctx.append(store_context)
     app.cleanup_ctx.append(engine_context)
     app.cleanup_ctx.append(notify_context)
     app.cleanup_ctx.append(network_context)
+    app.cleanup_ctx.append(runbook_context)
     add_routes(app)
     api.add_routes(app)
+    api_runbooks.add_routes(app)
     ackweb.add_routes(app)
     return app
 
@@ -89,6 +96,7 @@ async def notify_context(app: web.Application) -> AsyncIterator[None]:
     escalator = Escalator(store, oncall, link_key=app[ackweb.LINK_KEY], public_url=settings.base_url,
                           link_ttl=float(settings.link_ttl), on_enqueued=dispatcher.wake,
                           critical_roles=frozenset(oncall.escalation.critical_infrastructure_roles))
+    app[ESCALATOR] = (escalator, dispatcher.wake)
     tasks = [asyncio.create_task(escalator.run(), name="escalator"), asyncio.create_task(dispatcher.run(), name="dispatcher")]
     logger.info("notifications_on", channels=sorted(channels), people=len(oncall.people))
     yield
@@ -104,6 +112,62 @@ async def notify_context(app: web.Application) -> AsyncIterator[None]:
 
 
 NETWORK = web.AppKey("network", object)
+RUNBOOKS = web.AppKey("runbooks", dict)
+ESCALATOR = web.AppKey("escalator", object)  # (Escalator, wake the dispatcher) when notifications are on
+RUNBOOK_SERVICE = web.AppKey("runbook_service", object)
+
+
+def reload_runbooks(app: web.Application) -> None:
+    """Re-read the runbooks folder (SIGHUP); a bad file keeps the runbooks loaded before."""
+    settings = app[keys.SETTINGS]
+    try:
+        runbooks = load_runbooks(settings.runbooks_path)
+        if app[ONCALL] is not None:
+            check_approvers(runbooks, {role.value for p in app[ONCALL].people for role in p.roles}, str(settings.oncall_file))
+    except ConfigError as exc:
+        logger.error("runbooks_reload_failed", error=str(exc), keeping="the runbooks loaded before")
+        return
+    app[RUNBOOK_SERVICE].replace_runbooks(runbooks)  # type: ignore[attr-defined]
+    logger.info("runbooks_reloaded", runbooks=len(runbooks), path=str(settings.runbooks_path))
+
+
+async def runbook_context(app: web.Application) -> AsyncIterator[None]:
+    """Runbooks: automatic triggers, the run queue, approvals; steps reach assets over SSH, CLI, SNMP, HTTP."""
+    from collector.runbooks.notices import RunbookNotices
+    from collector.runbooks.service import RunbookService, RunbookSettings
+
+    settings = app[keys.SETTINGS]
+    store = app[keys.STORE]
+    box = SecretBox(settings.data_path / "secret.key")
+
+    def secret(name: str) -> str:
+        return store.run_sync(lambda c: get_secret(c, box, name))
+
+    escalation = app[ESCALATOR]
+    notices = RunbookNotices(app[ONCALL], escalation[0] if escalation else None,
+                             escalation[1] if escalation else (lambda: None))
+    config = settings.runbooks
+    service = RunbookService(
+        store, app[keys.FLEET], app[keys.ENGINE], app[RUNBOOKS],
+        entries=load_entries(settings.inventory_file) if settings.inventory_file else [], secret=secret,
+        notices=notices, cli_concurrency=settings.network.cli_concurrency,
+        settings=RunbookSettings(attempts=config.attempts, attempt_window=float(config.attempt_window),
+                                 retry_after=float(config.retry_after), tick_interval=float(config.tick_interval)),
+    )
+    app[RUNBOOK_SERVICE] = service
+    await service.start()
+
+    async def on_inventory(entries: list) -> None:  # type: ignore[type-arg]
+        service.apply_inventory(entries)
+
+    app[INVENTORY_LISTENERS].append(on_inventory)
+    task = asyncio.create_task(service.run(), name="runbooks")
+    logger.info("runbooks_loaded", runbooks=len(app[RUNBOOKS]), path=str(settings.runbooks_path))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await service.stop()
 
 
 async def network_context(app: web.Application) -> AsyncIterator[None]:
@@ -200,6 +264,8 @@ async def engine_context(app: web.Application) -> AsyncIterator[None]:
 
     def reload() -> None:
         reload_rules()
+        if RUNBOOK_SERVICE in app:
+            reload_runbooks(app)
         asyncio.get_running_loop().create_task(reload_inventory())
 
     loop = asyncio.get_running_loop()

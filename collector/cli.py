@@ -215,13 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    from collector import cli_admin, cli_incidents, cli_inventory, cli_oncall
+    from collector import cli_admin, cli_incidents, cli_inventory, cli_oncall, cli_runbooks
 
     incidents = cli_incidents.register(sub, command)
     cli_admin.register(sub, command, incidents)
     cli_oncall.register(sub, command)
     cli_inventory.register(sub, command)
     cli_inventory.register_backups(sub, command)
+    cli_runbooks.register(sub, command)
 
     p = command("serve", cmd_serve, "run the collector")
     store_options(p)

@@ -14,17 +14,14 @@ from typing import Annotated, Any
 
 import msgspec
 import yaml
-
 from msgspec import Meta, Struct
 
+from collector.network.config import CliConfig, Host, ProbeConfig, SnmpConfig, SshConfig
+from collector.store import InventoryAsset
 from schoolops import ConfigError
 from schoolops.conf import convert, load_file, load_text
 from schoolops.units import enc_hook
 from schoolops.wire import AssetName, Label, Tier
-
-from collector.network.config import CliConfig, Host, ProbeConfig, SnmpConfig
-
-from collector.store import InventoryAsset
 
 Strict = {"forbid_unknown_fields": True, "kw_only": True}
 
@@ -39,11 +36,13 @@ class InventoryEntry(Struct, **Strict):
     address: Host | None = None  # how the collector reaches a network device
     snmp: SnmpConfig | None = None
     cli: CliConfig | None = None
+    ssh: SshConfig | None = None  # how runbooks reach a server
     probes: list[ProbeConfig] = []
+    labels: dict[Label, Annotated[str, Meta(max_length=256)]] = {}  # free-form, for runbooks (backup_uplink_ifindex)
 
     def __post_init__(self) -> None:
-        if (self.snmp or self.cli) and self.address is None:
-            raise ValueError("address: a device polled by SNMP or reached by CLI needs an address")
+        if (self.snmp or self.cli or self.ssh) and self.address is None:
+            raise ValueError("address: a device polled by SNMP, reached by CLI or by SSH needs an address")
         names = [p.name for p in self.probes]
         if len(set(names)) != len(names):
             raise ValueError("probes: probe names must be unique within an asset")
@@ -108,7 +107,10 @@ CSV_COLUMNS = {
     "snmp_priv_secret": "snmp.priv_secret", "snmp_aes_variant": "snmp.aes_variant",
     "cli_device_type": "cli.device_type", "cli_username": "cli.username", "cli_password_secret": "cli.password_secret",
     "cli_enable_secret": "cli.enable_secret", "cli_known_hosts": "cli.known_hosts",
+    "ssh_username": "ssh.username", "ssh_key_secret": "ssh.key_secret", "ssh_known_hosts": "ssh.known_hosts",
+    "ssh_port": "ssh.port",
 }
+_INT_FIELDS = frozenset({"ssh.port"})  # CSV cells are text; these become numbers (when they are digits)
 
 
 def entry_from_fields(fields: dict[str, str], *, source: str) -> InventoryEntry:
@@ -121,7 +123,10 @@ def entry_from_fields(fields: dict[str, str], *, source: str) -> InventoryEntry:
         *parents, last = key.split(".")
         for part in parents:
             target = target.setdefault(part, {})
-        target[last] = [p.strip() for p in value.split(";") if p.strip()] if last == "parents" else value
+        if last == "parents":
+            target[last] = [p.strip() for p in value.split(";") if p.strip()]
+        else:
+            target[last] = int(value) if key in _INT_FIELDS and value.isascii() and value.isdigit() else value
     return convert(data, InventoryEntry, source=source)
 
 

@@ -70,6 +70,15 @@ def _people_paths(schemas: dict[str, Any]) -> dict[str, Any]:
                      "InventoryEntry", path_id=False), "parameters": name},
         "delete": {**op("Remove an asset (not while others name it as parent)", path_id=False), "parameters": name},
     }
+    paths["/api/v1/runbooks"] = {"get": op("The loaded runbooks", path_id=False)}
+    paths["/api/v1/runbooks/{name}/runs"] = {"post": {
+        **op("Start a runbook on an asset or incident (201, queued), or with dry_run: what would run", "RunBody",
+             path_id=False, status="201"), "parameters": name}}
+    paths["/api/v1/runbook-runs"] = {"get": {**op("Runbook runs, newest first", path_id=False), "parameters": [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in ("incident", "asset", "state")]}}
+    paths["/api/v1/runbook-runs/{id}"] = {"get": op("A run's record: steps, commands (secrets masked), outputs, approvals")}
+    paths["/api/v1/runbook-runs/{id}/approve"] = {"post": op("Approve a waiting run (not your own; your role must match)", "DecisionBody")}
+    paths["/api/v1/runbook-runs/{id}/deny"] = {"post": op("Deny a waiting run", "DecisionBody")}
     for action in ("acknowledge", "resolve", "review", "close", "reopen"):
         paths[f"/api/v1/incidents/{{id}}/{action}"] = {"post": op(f"{action.capitalize()} the incident", "NoteBody")}
     return paths
@@ -81,7 +90,10 @@ def document() -> dict[str, Any]:
 
     from collector.inventory import InventoryEntry
 
-    bodies = [api.NoteBody, api.TextBody, api.RcaBody, api.MaintenanceBody, api.FaultReportBody, InventoryEntry]
+    from collector.api_runbooks import DecisionBody, RunBody
+
+    bodies = [api.NoteBody, api.TextBody, api.RcaBody, api.MaintenanceBody, api.FaultReportBody, InventoryEntry,
+              RunBody, DecisionBody]
     (report_schema, *_), components = msgspec.json.schema_components(
         [Report, *bodies], ref_template="#/components/schemas/{name}", schema_hook=schema_hook)
     components["Error"] = _ERROR

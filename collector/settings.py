@@ -13,6 +13,7 @@ from schoolops.units import ByteSize, Seconds
 Strict = {"forbid_unknown_fields": True, "kw_only": True}
 DEFAULT_PORT = 8750
 SHIPPED_RULES = Path(__file__).resolve().parent.parent / "alerts"
+SHIPPED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 
 
 class ListenConfig(Struct, **Strict):
@@ -61,6 +62,14 @@ class NetworkConfig(Struct, **Strict):
     event_ttl: Seconds = Seconds(3600)  # a trap's fault without a clearing trap clears itself after this
 
 
+class RunbookConfig(Struct, **Strict):
+    dir: str | None = None  # default: the runbooks/ folder shipped with schoolops
+    attempts: Annotated[int, Meta(ge=1, le=100)] = 3  # automatic runs per (asset, runbook) in attempt_window
+    attempt_window: Seconds = Seconds(3600)
+    retry_after: Seconds = Seconds(60)  # wait this long after an automatic run that did not fix the fault
+    tick_interval: Seconds = Seconds(1)
+
+
 class LogConfig(Struct, **Strict):
     level: Annotated[str, Meta(pattern=r"^(?i:debug|info|warning|error)$")] = "info"
     format: Annotated[str, Meta(pattern=r"^(auto|json|console)$")] = "auto"
@@ -77,6 +86,7 @@ class CollectorSettings(Struct, **Strict):
     calendar_file: str | None = None  # default: public holidays of CN, class hours Mon-Fri 08:00-17:00
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    runbooks: RunbookConfig = field(default_factory=RunbookConfig)
     oncall_file: str | None = None  # people, channels, rotation, escalation: without it nothing is sent
     public_url: str | None = None  # how people reach this collector (for acknowledgement links)
     link_ttl: Seconds = Seconds(86400)  # an acknowledgement link works once, until then
@@ -94,6 +104,10 @@ class CollectorSettings(Struct, **Strict):
     @property
     def rules_path(self) -> Path:
         return Path(self.rules_dir) if self.rules_dir else SHIPPED_RULES
+
+    @property
+    def runbooks_path(self) -> Path:
+        return Path(self.runbooks.dir) if self.runbooks.dir else SHIPPED_RUNBOOKS
 
     @property
     def base_url(self) -> str:

@@ -7,7 +7,7 @@ behaves like a Catalyst 2960-X running IOS 15.2 where netmiko's ``cisco_ios`` dr
   test, a PTY with asyncssh's line editor (echo, CRLF) as netmiko expects;
 - prompts ``NAME>`` (user exec), ``NAME#`` (after ``enable`` + ``device.enable_secret``),
   ``NAME(config)#``, ``NAME(config-if)#``, ``NAME(config-vlan)#``;
-- ``terminal length 0``, ``terminal width 511``, ``show version``, ``show interfaces``,
+- ``terminal length 0``, ``terminal width 511``, ``show version``, ``show interfaces [NAME]``,
   ``show running-config`` (privileged only, like IOS), ``show logging``, ``show clock``, with
   IOS's abbreviations (``sh run``, ``sh int``);
 - ``configure terminal`` / ``interface X`` / ``shutdown`` / ``no shutdown`` / ``description`` /
@@ -333,9 +333,11 @@ class FakeCiscoDevice:
         return [(b[0].split(maxsplit=1)[1], [s.strip() for s in b[1:]]) for b in self.blocks()
                 if b[0].startswith("interface ")]
 
-    def show_interfaces(self) -> str:
+    def show_interfaces(self, only: str | None = None) -> str:
         out = []
         for index, (name, settings) in enumerate(self.interfaces(), start=1):
+            if only is not None and name != only:
+                continue
             description = next((s.split(maxsplit=1)[1] for s in settings if s.startswith("description ")), None)
             shut = "shutdown" in settings
             mac = f"70db.981a.2b{index:02x}"
@@ -492,6 +494,8 @@ class _Session:
             self.write(SHOW_VERSION.format(hostname=device.hostname))
         elif _is(words, "show", "interfaces") or _is(words, "show", "interface"):
             self.write(device.show_interfaces())
+        elif len(words) >= 3 and _is(words[:2], "show", "interfaces"):
+            self.write(device.show_interfaces(_interface_name(" ".join(words[2:]))))
         elif _is(words, "show", "logging"):
             self.write(SHOW_LOGGING)
         elif _is(words, "show", "clock"):

@@ -151,16 +151,14 @@ def parse(device_type: str, purpose: str, command: str, raw: str) -> list[dict[s
     return list(rows)
 
 
-def _target(address: str, config: CliConfig) -> str:
-    return f"{config.device_type} {config.username}@{address}:{config.port}"
+def connection_params(
+    address: str, config: CliConfig, password: str | None, enable: str | None, timeout: float
+) -> dict[str, object]:
+    """netmiko's ConnectHandler arguments for this device, its timeouts set to ``timeout`` seconds.
 
-
-def _session(
-    address: str, config: CliConfig, password: str | None, enable: str | None, commands: Mapping[str, str]
-) -> dict[str, CommandOutput]:
-    target = _target(address, config)
-    timeout = float(config.timeout)
-    params: dict[str, object] = {
+    Host keys: this device's ``known_hosts`` only, never the user's; an unknown key is rejected.
+    """
+    return {
         "device_type": config.device_type,
         "host": address,
         "port": config.port,
@@ -180,6 +178,18 @@ def _session(
         "banner_timeout": timeout,
         "session_log": None,
     }
+
+
+def _target(address: str, config: CliConfig) -> str:
+    return f"{config.device_type} {config.username}@{address}:{config.port}"
+
+
+def _session(
+    address: str, config: CliConfig, password: str | None, enable: str | None, commands: Mapping[str, str]
+) -> dict[str, CommandOutput]:
+    target = _target(address, config)
+    timeout = float(config.timeout)
+    params = connection_params(address, config, password, enable, timeout)
     results: dict[str, CommandOutput] = {}
     try:
         with _connect(params, config, address) as connection:

@@ -1,4 +1,4 @@
-"""How network devices and services are described in the inventory: SNMP, CLI access, active probes.
+"""How network devices and services are described in the inventory: SNMP, CLI and SSH access, probes.
 
 Credentials are never written here: each is the NAME of a secret in the collector's encrypted
 store (``schoolops secret set NAME``).
@@ -72,6 +72,16 @@ class CliConfig(Struct, **Strict):
     def __post_init__(self) -> None:
         if self.password_secret is None and self.key_file is None:
             raise ValueError("password_secret: give password_secret or key_file")
+
+
+class SshConfig(Struct, **Strict):
+    """SSH access to a server for runbooks: key auth from the credential store, host key verified."""
+
+    username: Annotated[str, Meta(min_length=1, max_length=64)]
+    key_secret: SecretName  # `schoolops secret set NAME < keyfile` stores the private key
+    known_hosts: str  # an OpenSSH known_hosts file holding this server's key
+    port: Annotated[int, Meta(ge=1, le=65535)] = 22
+    passphrase_secret: SecretName | None = None
 
 
 class ProbeConfig(Struct, **Strict):

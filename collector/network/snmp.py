@@ -1,6 +1,6 @@
 """SNMP polling of network devices: one poll reads the system group, IF-MIB, HOST-RESOURCES and
 ENTITY-SENSOR tables; :class:`~collector.network.snmp_poller.SnmpPoller` polls a fleet on each
-device's cadence.
+device's cadence. :func:`get_values` reads a few objects (a runbook's ``snmp_get`` step).
 
 pysnmp through its native asyncio API, numeric OIDs only (Debian ships no IETF MIB files), bounded
 walks. Every pysnmp error is wrapped here in an :class:`SnmpError` naming the device and what to
@@ -12,6 +12,7 @@ into the scheduler. The arithmetic (rates, wraps, reboots, units) is pure, in
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -185,6 +186,9 @@ def _python(value: Any) -> int | str:
     return int(value)
 
 
+_NUMERIC_OID = re.compile(r"^[0-9]+(?:\.[0-9]+)+\Z")
+
+
 def _oid(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split("."))
 
@@ -320,6 +324,27 @@ class _Session:
         indexes = list(indexes)
         got = await self.get([f"{entry}.{c}.{i}" for i in indexes for c in columns.values()])
         return {i: {name: got.get(f"{entry}.{c}.{i}") for name, c in columns.items()} for i in indexes}
+
+
+async def get_values(engine: hl.SnmpEngine, address: str, config: SnmpConfig, creds: Credentials,
+                     oids: Sequence[str]) -> dict[str, int | str | None]:
+    """GET ``oids`` from one device: each OID as given (without a leading dot) → its value, or None
+    where the device has no such object or instance.
+
+    Numeric OIDs only (ValueError otherwise, before anything is sent). Unlike :func:`poll` a device
+    problem raises: the same :class:`SnmpError` subclasses, with the same words on what to check."""
+    keys: dict[str, tuple[int, ...]] = {}
+    for oid in oids:
+        key = oid.removeprefix(".")
+        if not _NUMERIC_OID.match(key):
+            raise ValueError(f"oids: {oid!r} is not a numeric OID such as 1.3.6.1.2.1.1.5.0")
+        keys[key] = _oid(key)
+    if not keys:
+        return {}
+    s = _Session(engine, address, config, creds, 0.0)
+    await s.open()
+    found = {_oid(name): value for name, value in (await s.get(list(keys))).items()}
+    return {key: found.get(numeric) for key, numeric in keys.items()}
 
 
 async def poll(engine: hl.SnmpEngine, address: str, config: SnmpConfig, creds: Credentials,

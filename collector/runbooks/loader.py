@@ -31,6 +31,7 @@ from collector.runbooks.model import (
     Step,
     WaitUntilParams,
     check_template,
+    placeholders,
 )
 from schoolops import ConfigError, conf
 
@@ -51,7 +52,37 @@ def load_runbooks(directory: Path) -> dict[str, Runbook]:
     for where, name in calls:
         if name not in runbooks:
             raise where.error("params.name", f"no runbook named {name!r}; known: {', '.join(sorted(runbooks))}")
+        called = runbooks[name]
+        waiting = next((s.name for s in called.steps if s.action == "approve"), None)
+        if waiting is not None:
+            raise where.error("params.name", f"runbook {name!r} asks for approval (step {waiting!r}) and cannot be "
+                                             "called from another runbook: put the approve step in the caller")
+    _refuse_call_cycles(runbooks, calls)
     return runbooks
+
+
+def _refuse_call_cycles(runbooks: dict[str, Runbook], calls: list[tuple[_Where, str]]) -> None:
+    """A runbook that (through others) calls itself would never end."""
+    graph = {name: [s.params.name for s in rb.steps if isinstance(s.params, RunbookParams)] for name, rb in runbooks.items()}
+
+    def path_back(start: str) -> list[str] | None:
+        stack: list[tuple[str, list[str]]] = [(callee, [start, callee]) for callee in graph[start]]
+        seen: set[str] = set()
+        while stack:
+            node, path = stack.pop()
+            if node == start:
+                return path
+            if node in seen:
+                continue
+            seen.add(node)
+            stack.extend((callee, [*path, callee]) for callee in graph[node])
+        return None
+
+    for where, name in calls:
+        caller = next(rb.name for rb in runbooks.values() if rb.source == str(where.path))
+        cycle = path_back(caller)
+        if cycle is not None:
+            raise where.error("params.name", f"runbook calls loop back to themselves: {' -> '.join(cycle)}")
 
 
 def _load_file(path: Path) -> tuple[Runbook, list[tuple[_Where, str]], _Where]:
@@ -66,6 +97,8 @@ def _load_file(path: Path) -> tuple[Runbook, list[tuple[_Where, str]], _Where]:
         if name in TEMPLATE_ROOTS:
             raise top.error(f"variables.{name}", f"{name!r} is a template root: choose another name")
         problem = check_template(value, names)  # a variable may use the ones defined before it
+        if problem is None and any(p.split(".")[0] == "secret" for p in placeholders(value)):
+            problem = "a variable cannot hold a secret (it is shown in dry runs): use {{ secret.NAME }} in the step"
         if problem:
             raise top.error(f"variables.{name}", problem)
         names.append(name)
@@ -219,3 +252,13 @@ def _walk(node: yaml.Node | None, key: str) -> tuple[yaml.Node | None, int | Non
 
 def _child(node: yaml.Node | None, name: str) -> yaml.Node | None:
     return _at(node, name)
+
+
+def check_approvers(runbooks: dict[str, Runbook], roles_held: set[str], oncall_source: str) -> None:
+    """Every ``approve`` step must name a role somebody in the on-call file holds."""
+    for runbook in runbooks.values():
+        for index, step in enumerate(runbook.steps):
+            role = getattr(step.params, "role", None)
+            if step.action == "approve" and role not in roles_held:
+                raise ConfigError(f"{runbook.source}: steps[{index}] (name {step.name}): params.role: nobody in "
+                                  f"{oncall_source} has the role {role!r}, so nobody could approve this step")

@@ -26,9 +26,11 @@ StepName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]*\Z", max_length=64)]
 VariableName = Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]*\Z", max_length=64)]
 Text = Annotated[str, Meta(min_length=1)]
 
-TEMPLATE_ROOTS = ("incident", "fault", "asset")
+TEMPLATE_ROOTS = ("incident", "fault", "asset", "secret")
 """What every template may use besides the runbook's own variables: the incident, the fault that
-started the run and the asset it runs against (``{{ fault.key }}``, ``{{ asset.name }}``)."""
+started the run and the asset it runs against (``{{ fault.key }}``, ``{{ asset.name }}``), and
+stored credentials (``{{ secret.NAME }}``: decrypted only when the step runs, masked everywhere
+it is shown or recorded, and redacted from the output)."""
 
 DEFAULT_STEP_TIMEOUT = Seconds(60)
 
@@ -43,13 +45,24 @@ class Params(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """Base of every step action's parameters."""
 
 
+def _check_regex(pattern: str | None) -> None:
+    if pattern is None or "{{" in pattern:
+        return
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"expect: {pattern!r} is not a regular expression: {exc}") from None
+
+
 class SshParams(Params, frozen=True):
     """Run a program on the asset over SSH (key auth, host key verified); every argument is quoted."""
 
     argv: Annotated[tuple[str, ...], Meta(min_length=1)]
     as_user: Text | None = None
+    expect: Text | None = None  # a regular expression the output must match (besides exit status 0)
 
     def __post_init__(self) -> None:
+        _check_regex(self.expect)
         program = self.argv[0]
         if not _PROGRAM.match(program):
             raise ValueError(
@@ -63,8 +76,11 @@ class CliParams(Params, frozen=True):
 
     commands: Annotated[tuple[Text, ...], Meta(min_length=1)]
     config_mode: bool = False
+    device: Text | None = None  # another asset of the inventory to run them on (default: the run's asset)
+    expect: Text | None = None  # a regular expression the output must match
 
     def __post_init__(self) -> None:
+        _check_regex(self.expect)
         for command in self.commands:
             if "\n" in command or "\r" in command:
                 raise ValueError(f"commands: one command per item, without line breaks: {command!r}")
@@ -72,6 +88,8 @@ class CliParams(Params, frozen=True):
 
 class SnmpGetParams(Params, frozen=True):
     oids: Annotated[tuple[str, ...], Meta(min_length=1)]
+    device: Text | None = None  # another asset of the inventory to ask (default: the run's asset)
+    expect: dict[str, str] | None = None  # OID → the value it must have (as text), e.g. {"1.3…8.3": "1"}
 
     def __post_init__(self) -> None:
         for oid in self.oids:
@@ -100,9 +118,14 @@ class WaitUntilParams(Params, frozen=True):
     timeout: Seconds = Seconds(300)
 
 
+MESSAGE_LANGUAGES = ("en", "zh-CN", "zh-TW")
+
+
 class NotifyParams(Params, frozen=True):
+    """Send a message: one text for everyone, or one per language (each person gets theirs)."""
+
     to: Annotated[tuple[str, ...], Meta(min_length=1)]
-    message: Text
+    message: Text | dict[str, Text]
 
     def __post_init__(self) -> None:
         for target in self.to:
@@ -111,6 +134,18 @@ class NotifyParams(Params, frozen=True):
                     f"to: {target!r} is not a target: use primary, backup, director, "
                     "role:NAME, person:NAME or channel:NAME"
                 )
+        if isinstance(self.message, dict):
+            unknown = [k for k in self.message if k not in MESSAGE_LANGUAGES]
+            if unknown or "en" not in self.message:
+                raise ValueError(
+                    f"message: by language, with {', '.join(MESSAGE_LANGUAGES)} keys and at least en"
+                    + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                )
+
+    def text_for(self, language: str) -> str:
+        if isinstance(self.message, str):
+            return self.message
+        return self.message.get(language) or self.message.get(language.split("-")[0]) or self.message["en"]
 
 
 APPROVER_ROLES = ("director", "on-call", "operator")

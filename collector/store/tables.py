@@ -253,3 +253,65 @@ security_reports = Table(
     Column("reported_by", String(64)),
     Column("reference", Text),
 )
+
+runbook_runs = Table(  # one row per run; ``state`` moves queued → running ⇄ waiting_approval → a final state
+    "runbook_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("runbook", String(64), nullable=False),
+    Column("asset", String(63), nullable=False),
+    Column("incident_id", Integer),
+    Column("fault", String(256)),  # the fingerprint of the fault that started it
+    Column("parent_run", Integer),  # set for a run started by a `runbook` step
+    Column("started_by", String(64), nullable=False),  # a person, or "schoolops" for automatic runs
+    Column("automatic", Boolean, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("variables", Text, nullable=False),  # JSON: extra variables given when it was started
+    Column("requested_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("next_step", Integer, nullable=False),  # where a run waiting for approval resumes
+    Column("result", Text),  # why it ended as it did, for people
+)
+
+runbook_steps = Table(  # what each step ran and what came back (secrets masked and redacted)
+    "runbook_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(64), nullable=False),  # "restart" or "restart/verify"
+    Column("action", String(16), nullable=False),
+    Column("command", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | failed | timed_out | skipped | waiting | denied | expired
+    Column("exit_status", Integer),
+    Column("output", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("duration", Float, nullable=False),
+)
+
+runbook_locks = Table(  # one runbook at a time per asset; a row outlives a collector restart
+    "runbook_locks",
+    metadata,
+    Column("asset", String(63), primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+)
+
+runbook_approvals = Table(
+    "runbook_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(64), nullable=False),  # who started the run: they may not approve it
+    Column("requested_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("decision", String(16)),  # approved | denied | expired; None while pending
+    Column("decided_by", String(64)),
+    Column("decided_at", Float),
+    Column("note", Text),
+)

@@ -130,3 +130,47 @@ def test_a_diamond_of_parents_is_not_a_cycle(tmp_path: Path) -> None:
         "  - {name: ap-1, parents: [access-1, access-2]}\n"
     )
     assert [a.name for a in load_inventory(path)] == ["core", "access-1", "access-2", "ap-1"]
+
+
+def test_ssh_access_and_free_labels_load(tmp_path: Path) -> None:
+    from collector.inventory import load_entries
+    from collector.network.config import SshConfig
+
+    path = write(tmp_path, """\
+assets:
+  - name: web-01
+    address: 10.20.0.5
+    ssh: {username: ops, key_secret: web-01.ssh-key, known_hosts: /etc/schoolops/known_hosts/web-01}
+    labels: {backup_uplink_ifindex: "12", 备注: 机房二楼}
+""")
+    [entry] = load_entries(path)
+    assert entry.ssh == SshConfig(username="ops", key_secret="web-01.ssh-key",
+                                  known_hosts="/etc/schoolops/known_hosts/web-01", port=22, passphrase_secret=None)
+    assert entry.labels == {"backup_uplink_ifindex": "12", "备注": "机房二楼"}
+
+
+def test_ssh_without_an_address_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "assets:\n  - name: web-01\n    ssh: {username: ops, key_secret: k, known_hosts: /kh}\n")
+    message = refused(path)
+    assert f"{path}:2: assets[0]: address: " in message and "reached by CLI or by SSH needs an address" in message
+
+
+def test_a_label_value_too_long_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, f"assets:\n  - name: web-01\n    labels: {{note: {'x' * 257}}}\n")
+    assert "labels" in refused(path)
+
+
+def test_csv_ssh_columns_fill_the_ssh_section(tmp_path: Path) -> None:
+    from collector.inventory import read_csv
+
+    sheet = tmp_path / "servers.csv"
+    sheet.write_text("name,address,ssh_username,ssh_key_secret,ssh_known_hosts,ssh_port\n"
+                     "web-01,10.20.0.5,ops,web-01.ssh-key,/kh/web-01,2222\n"
+                     "web-02,10.20.0.6,ops,web-02.ssh-key,/kh/web-02,\n", encoding="utf-8")
+    first, second = read_csv(sheet)
+    assert first.ssh is not None and (first.ssh.username, first.ssh.key_secret, first.ssh.port) == ("ops", "web-01.ssh-key", 2222)
+    assert second.ssh is not None and second.ssh.port == 22
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,ssh_username,ssh_key_secret,ssh_known_hosts\nweb-03,ops,k,/kh\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="needs an address"):
+        read_csv(bad)

@@ -156,7 +156,7 @@ def test_an_unknown_template_variable_is_refused_in_a_step(tmp_path: Path) -> No
     message = load_error(tmp_path)
 
     assert message.startswith(f"{path}:11: steps[1] (name restart): params.argv[2]: unknown template variable 'servce'")
-    assert "incident.*, fault.*, asset.*, service, unit" in message
+    assert "incident.*, fault.*, asset.*, secret.*, service, unit" in message
 
 
 def test_a_variable_may_only_use_variables_defined_before_it(tmp_path: Path) -> None:
@@ -187,7 +187,25 @@ def test_a_runbook_step_must_name_an_existing_runbook(tmp_path: Path) -> None:
 
     assert message.startswith(f"{path}:16: steps[2] (name call): params.name: no runbook named 'restart-servce'")
     write(tmp_path / "emergency", path.read_text().replace("restart-servce", "restart-service"), name="web-outage.yaml")
+    assert "runbook 'restart-service' asks for approval (step 'ask') and cannot be called from another runbook" in (
+        load_error(tmp_path))
+    write(tmp_path, GOOD.replace("  - name: ask\n    action: approve\n    params: {role: operator, reason: \"restart {{ unit }} on {{ asset.name }}\"}\n", ""))
     assert set(load_runbooks(tmp_path)) == {"restart-service", "web-outage"}
+
+
+def test_runbooks_calling_each_other_in_a_loop_are_refused(tmp_path: Path) -> None:
+    def calling(name: str, callee: str) -> str:
+        return (f"name: {name}\ndescription: d\nmanual: true\nsteps:\n"
+                f"  - name: call\n    action: runbook\n    params: {{name: {callee}}}\n")
+
+    write(tmp_path, calling("a", "b"), name="a.yaml")
+    write(tmp_path, calling("b", "c"), name="b.yaml")
+    write(tmp_path, calling("c", "a"), name="c.yaml")
+
+    message = load_error(tmp_path)
+
+    assert "runbook calls loop back to themselves: a -> b -> c -> a" in message
+    assert message.startswith(f"{tmp_path / 'a.yaml'}:7: steps[0] (name call): params.name:")
 
 
 def test_duplicate_runbook_names_across_files_are_refused(tmp_path: Path) -> None:

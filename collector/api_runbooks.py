@@ -1,0 +1,132 @@
+"""The runbook API: list runbooks, start one (or dry-run it), read run records, approve or deny.
+
+The API token's user is who starts or decides; for approvals that user must be a person in the
+on-call file holding the requested role, and may not be the one who started the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from aiohttp import web
+from msgspec import Meta, Struct
+
+from collector import keys
+from collector.api import Strict, authenticated, body, error
+from collector.incidents import actions
+from collector.store import runbooks as r
+from schoolops.wire import AssetName
+
+
+class RunBody(Struct, **Strict):
+    asset: AssetName | None = None
+    incident: Annotated[int, Meta(ge=1)] | None = None
+    variables: dict[Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]*\Z", max_length=64)],
+                    Annotated[str, Meta(max_length=1000)]] = {}
+    dry_run: bool = False
+
+
+class DecisionBody(Struct, **Strict):
+    note: Annotated[str, Meta(max_length=2000)] | None = None
+
+
+def _runbooks(request: web.Request) -> dict[str, Any]:
+    from collector.app import RUNBOOKS
+
+    return request.app[RUNBOOKS]
+
+
+async def list_runbooks(request: web.Request, actor: str) -> web.StreamResponse:
+    return web.json_response([{"name": rb.name, "description": rb.description, "automatic": rb.automatic,
+                               "safe_for_automation": rb.safe_for_automation, "steps": [s.name for s in rb.steps]}
+                              for rb in _runbooks(request).values()])
+
+
+async def start_run(request: web.Request, actor: str) -> web.StreamResponse:
+    from collector.inventory import load_entries
+    from collector.runbooks import manual
+
+    name = request.match_info["name"]
+    spec: RunBody = await body(request, RunBody)
+    settings = request.app[keys.SETTINGS]
+    store = request.app[keys.STORE]
+    runbooks = _runbooks(request)
+    try:
+        target = await store.run(lambda c: manual.resolve_target(c, asset=spec.asset, incident_id=spec.incident))
+        entries = await asyncio.to_thread(load_entries, settings.inventory_file) if settings.inventory_file else []
+        entry = next((e for e in entries if e.name == target.asset), None)
+        if spec.dry_run:
+            steps = manual.dry_run(runbooks, name, target, entry, spec.variables)
+            return web.json_response({"asset": target.asset, "dry_run": True, "steps": [
+                {"depth": depth, "step": s.name, "action": s.action, "command": s.shown, "mutating": s.mutating,
+                 "verify": s.verify.shown if s.verify else None, "simulated": s.simulated} for depth, s in steps]})
+        run_id = await store.run(lambda c: manual.queue(c, runbooks, name, target, entry, spec.variables, actor=actor,
+                                                        now=time.time()))
+    except manual.RequestRefused as exc:
+        status = 404 if str(exc).startswith(("no runbook", "no incident", "no asset")) else 422
+        return error(status, "refused", str(exc))
+    run = await store.run(lambda c: r.get_run(c, run_id))
+    return web.json_response(run.as_dict(), status=201)
+
+
+async def list_runs(request: web.Request, actor: str) -> web.StreamResponse:
+    query = request.query
+    try:
+        incident = int(query["incident"]) if "incident" in query else None
+    except ValueError:
+        return error(422, "invalid_request", "incident: a number")
+    states = tuple(query["state"].split(",")) if "state" in query else None
+    runs = await request.app[keys.STORE].run(lambda c: r.list_runs(c, incident_id=incident, asset=query.get("asset"),
+                                                                   states=states))
+    return web.json_response([run.as_dict() for run in runs])
+
+
+async def show_run(request: web.Request, actor: str) -> web.StreamResponse:
+    run_id = _id(request)
+    run, steps, approvals = await request.app[keys.STORE].run(
+        lambda c: (r.get_run(c, run_id), r.steps(c, run_id), r.approvals(c, run_id=run_id)))
+    if run is None:
+        raise actions.IncidentNotFound(f"no run {run_id}")
+    return web.json_response({**run.as_dict(), "steps": [s.as_dict() for s in steps],
+                              "approvals": [a.as_dict() for a in approvals]})
+
+
+def decide(approve: bool) -> Any:
+    async def handler(request: web.Request, actor: str) -> web.StreamResponse:
+        from collector.app import ONCALL, RUNBOOK_SERVICE
+        from collector.runbooks.runner import ApprovalRefused
+
+        run_id = _id(request)
+        spec: DecisionBody = await body(request, DecisionBody)
+        oncall = request.app[ONCALL]
+        person = next((p for p in oncall.people if p.id == actor), None) if oncall is not None else None
+        if person is None:
+            return error(403, "not_a_person", f"{actor!r} is not a person in the on-call file: approvals need a role")
+        runner = request.app[RUNBOOK_SERVICE].runner  # type: ignore[attr-defined]
+        roles = [role.value for role in person.roles]
+        try:
+            decision = await request.app[keys.STORE].run(
+                lambda c: runner.decide(c, run_id, actor, roles, approve, spec.note))
+        except ApprovalRefused as exc:
+            return error(403, "approval_refused", str(exc))
+        return web.json_response({"run": run_id, "decision": decision, "by": actor})
+    return handler
+
+
+def _id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise actions.InvalidInput("the run id is a number") from None
+
+
+def add_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_get("/api/v1/runbooks", authenticated(list_runbooks))
+    router.add_post("/api/v1/runbooks/{name}/runs", authenticated(start_run))
+    router.add_get("/api/v1/runbook-runs", authenticated(list_runs))
+    router.add_get("/api/v1/runbook-runs/{id}", authenticated(show_run))
+    router.add_post("/api/v1/runbook-runs/{id}/approve", authenticated(decide(True)))
+    router.add_post("/api/v1/runbook-runs/{id}/deny", authenticated(decide(False)))
