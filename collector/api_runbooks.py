@@ -96,7 +96,6 @@ async def show_run(request: web.Request, actor: str) -> web.StreamResponse:
 def decide(approve: bool) -> Any:
     async def handler(request: web.Request, actor: str) -> web.StreamResponse:
         from collector.app import ONCALL, RUNBOOK_SERVICE
-        from collector.runbooks.runner import ApprovalRefused
 
         run_id = _id(request)
         spec: DecisionBody = await body(request, DecisionBody)
@@ -106,11 +105,10 @@ def decide(approve: bool) -> Any:
             return error(403, "not_a_person", f"{actor!r} is not a person in the on-call file: approvals need a role")
         runner = request.app[RUNBOOK_SERVICE].runner  # type: ignore[attr-defined]
         roles = [role.value for role in person.roles]
-        try:
-            decision = await request.app[keys.STORE].run(
-                lambda c: runner.decide(c, run_id, actor, roles, approve, spec.note))
-        except ApprovalRefused as exc:
-            return error(403, "approval_refused", str(exc))
+        decision, refusal = await request.app[keys.STORE].run(
+            lambda c: runner.decide(c, run_id, actor, roles, approve, spec.note))
+        if decision is None:
+            return error(403, "approval_refused", refusal)
         return web.json_response({"run": run_id, "decision": decision, "by": actor})
     return handler
 

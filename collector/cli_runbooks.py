@@ -186,7 +186,7 @@ def _decide(approve: bool) -> Callable[[argparse.Namespace], int]:
     def cmd(args: argparse.Namespace) -> int:
         from collector.notify.oncall import load_oncall
         from collector.runbooks.notices import RunbookNotices
-        from collector.runbooks.runner import ApprovalRefused, Runner
+        from collector.runbooks.runner import Runner
 
         settings = _settings(args)
         if not settings.oncall_file:
@@ -198,10 +198,9 @@ def _decide(approve: bool) -> Callable[[argparse.Namespace], int]:
             raise UsageError(f"{person!r} is not a person in {settings.oncall_file}: use --as with a person id")
         decider = Runner(None, {}, None, RunbookNotices(None, None))  # type: ignore[arg-type]
         roles = [role.value for role in found.roles]
-        try:
-            decision = _query(args, lambda c: decider.decide(c, args.id, person, roles, approve, args.note))
-        except ApprovalRefused as exc:
-            raise UsageError(str(exc)) from None
+        decision, refusal = _query(args, lambda c: decider.decide(c, args.id, person, roles, approve, args.note))
+        if decision is None:
+            raise UsageError(refusal)
         print(f"run {args.id}: {decision} by {person}" + ("; the collector resumes it" if approve else ""))
         return 0
     return cmd

@@ -78,8 +78,9 @@ class FleetCollector:
 
 
 def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
-    g: Callable[..., None] = lambda name, doc, value, **extra: out.add("gauge", name, doc, base | extra, value)  # noqa: E731
-    c: Callable[..., None] = lambda name, doc, value, **extra: out.add("counter", name, doc, base | extra, value)  # noqa: E731
+    # positional-only, so that a label may be called "name" (the port check's)
+    g: Callable[..., None] = lambda metric, doc, value, /, **extra: out.add("gauge", metric, doc, base | extra, value)  # noqa: E731
+    c: Callable[..., None] = lambda metric, doc, value, /, **extra: out.add("counter", metric, doc, base | extra, value)  # noqa: E731
     sp = r.spool
     g("schoolops_agent_spool_pending_reports", "Reports waiting in the agent's spool.", sp.pending)
     g("schoolops_agent_spool_pending_bytes", "Bytes waiting in the agent's spool.", sp.pending_bytes)
@@ -140,7 +141,7 @@ def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
         g("schoolops_process_resident_memory_bytes", "Resident memory of the matching processes.", p.rss_bytes, process=p.name)
     for port in r.ports or ():
         g("schoolops_port_listening", "1 if a TCP socket listens on the port.", int(port.listening),
-          port=str(port.port), name=port.name)
+          port=str(port.port), name=port.name or "")
     for f in r.files or ():
         g("schoolops_file_fresh", "1 if the newest file is younger than its limit.", int(f.fresh), check=f.name)
         g("schoolops_file_count", "Files matching the freshness check.", f.count, check=f.name)

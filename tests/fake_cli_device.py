@@ -17,7 +17,8 @@ behaves like a Catalyst 2960-X running IOS 15.2 where netmiko's ``cisco_ios`` dr
 The test owns the state: ``device.running_config`` (the body from ``version`` to ``end``) can be
 replaced between connections (that stamps the change as made by ``device.console_user``),
 ``device.link_up`` says which ports have a cable, ``device.commands`` records every command line
-received (never the enable secret), ``device.clock`` is the device's clock.
+received (never the enable secret), ``device.connections`` counts the SSH connections accepted,
+``device.clock`` is the device's clock.
 """
 
 from __future__ import annotations
@@ -237,6 +238,7 @@ class FakeCiscoDevice:
         "GigabitEthernet1/0/1": True, "GigabitEthernet1/0/2": True, "GigabitEthernet1/0/3": False,
     })
     commands: list[str] = field(default_factory=list)
+    connections: int = 0  # SSH connections accepted, whether or not they logged in
     last_change_by: str = "admin"
     last_change_at: float = 0.0
     clock_period: int = 36028797  # IOS rewrites `ntp clock-period` as NTP disciplines the clock
@@ -555,6 +557,9 @@ class _Session:
 class _Server(asyncssh.SSHServer):
     def __init__(self, device: FakeCiscoDevice) -> None:
         self.device = device
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.device.connections += 1
 
     def begin_auth(self, username: str) -> bool:
         return True

@@ -41,7 +41,8 @@ class Sshd:
 
     host = "127.0.0.1"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, extra_config: str = "") -> None:
+        """``extra_config``: more sshd_config lines (e.g. ``SetEnv PATH=…`` for a test's own commands)."""
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -70,7 +71,7 @@ UsePAM no
 PermitRootLogin prohibit-password
 StrictModes no
 LogLevel VERBOSE
-""")
+{extra_config}""")
 
     def start(self) -> Sshd:
         if os.geteuid() == 0:

@@ -25,6 +25,7 @@ import msgspec
 
 from collector import CollectorError
 from schoolops.log import redact as redact_text
+from schoolops.units import dec_hook, enc_hook
 from collector.runbooks.model import (
     ApproveParams,
     Check,
@@ -124,7 +125,12 @@ class _Filler:
 
     def fill(self, text: str, place: Callable[[str], str], *, secret: Reveal) -> str:
         def one(match: re.Match[str]) -> str:
-            return place(self.lookup(match.group(1), secret))
+            try:
+                return place(self.lookup(match.group(1), secret))
+            except RenderError:
+                if place is _for_people:  # a message reads fine without it; a command would not
+                    return "-"
+                raise
         return _PLACEHOLDER.sub(one, text)
 
 
@@ -148,20 +154,25 @@ def _as_text(value: str) -> str:
     return value
 
 
+def _for_people(value: str) -> str:
+    """Text for people (messages, approval reasons): a value this run lacks reads as "-"."""
+    return value
+
+
 _PLACES: dict[type[Params], dict[str, Callable[[str], str]]] = {
     SshParams: {"argv": _as_text, "as_user": _no_control, "expect": re.escape},
     CliParams: {"commands": _no_control, "device": _no_control, "expect": re.escape},
     SnmpGetParams: {"oids": _digits, "device": _no_control, "expect": _no_control},
     HttpParams: {"url": _url_part, "body_contains": _as_text},
     WaitUntilParams: {"target": _no_control},
-    NotifyParams: {"message": _as_text},
-    ApproveParams: {"reason": _as_text},
+    NotifyParams: {"message": _for_people},
+    ApproveParams: {"reason": _for_people},
     RunbookParams: {},
 }
 
 
 def _render_params(params: Params, filler: _Filler, secret: Reveal) -> Params:
-    raw = msgspec.to_builtins(params)
+    raw = msgspec.to_builtins(params, enc_hook=enc_hook)
     places = _PLACES[type(params)]
 
     def walk(value: Any, place: Callable[[str], str]) -> Any:
@@ -174,7 +185,7 @@ def _render_params(params: Params, filler: _Filler, secret: Reveal) -> Params:
         return value
 
     rendered = {key: walk(value, places[key]) if key in places else value for key, value in raw.items()}
-    return msgspec.convert(rendered, type(params), strict=False)
+    return msgspec.convert(rendered, type(params), strict=False, dec_hook=dec_hook)
 
 
 def describe(action: str, params: Params, asset: Mapping[str, str]) -> str:

@@ -62,7 +62,20 @@ class Runner:
 
     # --- one run --------------------------------------------------------------------------------
     async def execute(self, run_id: int) -> str:
-        """Advance the run as far as it goes now; return its state afterwards."""
+        """Advance the run as far as it goes now; return its state afterwards. Never leaves a run
+        holding its lock because of a bug: an unexpected error ends it as failed, with the error."""
+        try:
+            return await self._execute(run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("runbook_run_crashed", run=run_id)
+            run = await self.store.run(lambda c: r.get_run(c, run_id))
+            if run is not None and run.state not in r.FINAL:
+                await self._finish(run, "failed", f"internal error: {type(exc).__name__}: {exc}", escalate=True)
+            return "failed"
+
+    async def _execute(self, run_id: int) -> str:
         run: r.RunRecord | None = await self.store.run(lambda c: r.get_run(c, run_id))
         if run is None or run.state != "queued":
             return run.state if run else "missing"
@@ -129,6 +142,10 @@ class Runner:
                 outcome = await self._perform(run, step)
                 if outcome.ok and step.verify is not None:
                     outcome = await self._perform(run, step.verify, verifying=True)
+                    if not outcome.ok:
+                        outcome = Outcome(False, outcome.output, outcome.exit_status,
+                                          f"its check {step.verify.name} {outcome.status.replace('_', ' ')}: "
+                                          f"{outcome.detail or 'no detail'}", outcome.timed_out)
             if not outcome.ok:
                 reason = f"step {step.name} {outcome.status.replace('_', ' ')}: {outcome.detail or 'no detail'}"
                 if step.on_failure == OnFailure.CONTINUE:
@@ -215,23 +232,30 @@ class Runner:
                           kind=MessageKind.PAGE, severity=None, text=text, now=now)
 
     def decide(self, conn: Connection, run_id: int, person: str, roles: list[str], approve: bool,
-               note: str | None) -> str:
-        """Approve or deny the run's pending request; raise :class:`ApprovalRefused` saying why not."""
+               note: str | None) -> tuple[str | None, str]:
+        """Approve or deny the run's pending request: ``(decision, "")``, or ``(None, why not)``. A
+        refusal is recorded in the audit log too, so the caller must not roll the transaction back."""
         now = self.clock()
         pending = r.approvals(conn, run_id=run_id, pending_only=True)
         if not pending:
-            raise ApprovalRefused(f"run {run_id} has no pending approval request")
-        request = pending[-1]
-        refusal = approval_refusal(ApprovalRequest(run_id, request.role, request.requested_by, request.expires_at,
-                                                   request.decision), person, roles, now)
-        if refusal:
+            refusal: str | None = f"run {run_id} has no pending approval request"
+            expired = [a for a in r.approvals(conn, run_id=run_id) if a.decision]
+            if expired:
+                refusal = f"run {run_id}: the request was already {expired[-1].decision}"
+        else:
+            request = pending[-1]
+            refusal = approval_refusal(ApprovalRequest(run_id, request.role, request.requested_by, request.expires_at,
+                                                       request.decision), person, roles, now)
+        if refusal is None and not r.decide_approval(conn, request.id, "approved" if approve else "denied", person,
+                                                     now, note):
+            refusal = f"run {run_id}: somebody decided a moment ago"
+        if refusal is not None:
             q.audit(conn, now, person, "runbook.approval_refused", f"run:{run_id}", {"reason": refusal})
-            raise ApprovalRefused(refusal)
+            return None, refusal
         decision = "approved" if approve else "denied"
-        if not r.decide_approval(conn, request.id, decision, person, now, note):
-            raise ApprovalRefused(f"run {run_id}: somebody decided a moment ago")
         run = r.get_run(conn, run_id)
         assert run is not None
+        r.settle_step(conn, run_id, request.step, decision, f"{decision} by {person}" + (f": {note}" if note else ""))
         q.audit(conn, now, person, f"runbook.{decision}", f"run:{run_id}", {"step": request.step, "note": note})
         self._event(conn, run, "runbook_approval", f"{run.runbook} run {run_id}: {decision} by {person}"
                     + (f": {note}" if note else ""))
@@ -239,7 +263,7 @@ class Runner:
             r.update_run(conn, run_id, state="queued", result=f"approved by {person}")
         else:
             self._end(conn, run, "denied", f"{person} denied the request" + (f": {note}" if note else ""))
-        return decision
+        return decision, ""
 
     def expire(self, conn: Connection) -> list[int]:
         """End every run whose approval request expired; return their ids."""
@@ -249,6 +273,7 @@ class Runner:
             if request.expires_at > now or not r.decide_approval(conn, request.id, "expired", SYSTEM, now, None):
                 continue
             run = r.get_run(conn, request.run_id)
+            r.settle_step(conn, request.run_id, request.step, "expired", "nobody decided in time")
             if run is not None and run.state == "waiting_approval":
                 self._end(conn, run, "expired", f"nobody with the {request.role} role approved within the time allowed")
                 ended.append(run.id)
@@ -296,7 +321,3 @@ class Runner:
     def _event(self, conn: Connection, run: r.RunRecord, kind: str, text: str) -> None:
         if run.incident_id is not None:
             q.add_event(conn, run.incident_id, self.clock(), kind, run.started_by, text, {"run": run.id})
-
-
-class ApprovalRefused(CollectorError):
-    """A person may not decide this approval request; the message says why."""

@@ -129,6 +129,12 @@ def add_step(conn: Connection, *, run_id: int, position: int, name: str, action:
     return int(result.inserted_primary_key[0])
 
 
+def settle_step(conn: Connection, run_id: int, name: str, status: str, detail: str) -> None:
+    """An approve step's record once it is decided (it was written as "waiting")."""
+    conn.execute(runbook_steps.update().where((runbook_steps.c.run_id == run_id) & (runbook_steps.c.name == name)
+                                              & (runbook_steps.c.status == "waiting")).values(status=status, detail=detail))
+
+
 def steps(conn: Connection, run_id: int) -> list[StepRecord]:
     rows = conn.execute(sa.select(runbook_steps).where(runbook_steps.c.run_id == run_id).order_by(runbook_steps.c.id))
     return [StepRecord(**dict(r._mapping)) for r in rows]
