@@ -192,9 +192,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     rules = load_rules(settings.rules_path)
     if settings.calendar_file:
         SchoolCalendar.load(settings.calendar_file)
+    from collector.runbooks.loader import check_approvers, load_runbooks
+
+    runbooks = load_runbooks(settings.runbooks_path)
     if settings.oncall_file:
-        load_oncall(settings.oncall_file)
-    print(f"{args.file}: OK ({len(rules.rules)} rules; inventory, calendar and on-call files checked where set)")
+        oncall = load_oncall(settings.oncall_file)
+        check_approvers(runbooks, {role.value for p in oncall.people for role in p.roles}, settings.oncall_file)
+    print(f"{args.file}: OK ({len(rules.rules)} rules, {len(runbooks)} runbooks; inventory, calendar and on-call "
+          "files checked where set)")
     return 0
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from collector.cli import UsageError, _print, _query, _settings, store_options
-from collector.cli_incidents import actor as actor_name, when
+from collector.cli_incidents import actor as actor_name
+from collector.cli_incidents import when
 
 
 def _runbooks(args: argparse.Namespace, folder: str | None = None) -> dict[str, Any]:

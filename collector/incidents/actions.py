@@ -87,6 +87,29 @@ _VERBS = {
 def transition(
     conn: Connection, incident_id: int, action: Action, *, actor: str, at: float, note: str | None = None
 ) -> q.IncidentRecord:
+    """Apply ``action``; if the collector changed the incident meanwhile (a new event, a severity
+    change), decide again on the fresh state: a person's action is not lost to a background write."""
+    for _ in range(_ATTEMPTS - 1):
+        try:
+            return _transition(conn, incident_id, action, actor=actor, at=at, note=note)
+        except _Changed:
+            continue
+    try:
+        return _transition(conn, incident_id, action, actor=actor, at=at, note=note)
+    except _Changed:
+        raise ActionRefused(f"incident {incident_id} changed while you were acting on it; look again and retry") from None
+
+
+_ATTEMPTS = 3
+
+
+class _Changed(Exception):
+    """The incident's version moved between reading and writing it."""
+
+
+def _transition(
+    conn: Connection, incident_id: int, action: Action, *, actor: str, at: float, note: str | None = None
+) -> q.IncidentRecord:
     incident = _load(conn, incident_id)
     try:
         state = next_state(facts(conn, incident), action)
@@ -102,7 +125,7 @@ def transition(
         values.update(resolved_at=None, resolved_by=None, all_cleared_at=None, notify_since=None)
         conn.execute(escalation_steps.delete().where(escalation_steps.c.incident_id == incident_id))
     if not q.update_incident(conn, incident_id, incident.version, **values):
-        raise ActionRefused(f"incident {incident_id} changed while you were acting on it; look again and retry")
+        raise _Changed
     text = f"{_VERBS[action]} by {actor}" + (f": {note}" if note else "")
     q.add_event(conn, incident_id, at, action.value, actor, text,
                 {"from": incident.state.value, "to": state.value, "note": note or ""})

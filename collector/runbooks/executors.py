@@ -165,7 +165,7 @@ async def run_http_step(step: PlannedStep, run: RunRecord, world: World) -> Outc
             async with session.request(params.method, params.url, allow_redirects=False) as response:
                 body = (await response.content.read(MAX_OUTPUT)).decode("utf-8", errors="replace")
                 status = response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
         return Outcome(False, detail=f"{params.method} {params.url}: {type(exc).__name__}: {exc}".rstrip(": "))
     problems = []
     if status != params.expect_status:

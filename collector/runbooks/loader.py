@@ -1,7 +1,8 @@
 """Load every runbook file under a folder into ``{name: Runbook}``; all or nothing.
 
 Every ``*.yaml``/``*.yml`` file under the folder (subfolders too: emergency plans live in
-``runbooks/emergency/``) is read in path order. A bad file raises
+``runbooks/emergency/``; not ``patrol/`` and ``upgrades/``, which hold checklists and upgrade
+plans) is read in path order. A bad file raises
 :class:`~schoolops.ConfigError` naming the file, the line, the step (``steps[2] (name restart)``)
 and the key; nothing is kept from a failed load. Runbook names are unique across files, and a
 ``runbook`` step must name a runbook that exists in the folder.
@@ -36,11 +37,16 @@ from collector.runbooks.model import (
 from schoolops import ConfigError, conf
 
 
+NOT_RUNBOOKS = frozenset({"patrol", "upgrades"})
+"""Subfolders of ``runbooks/`` holding other kinds of file: patrol checklists, upgrade plans."""
+
+
 def load_runbooks(directory: Path) -> dict[str, Runbook]:
     """Read every runbook file under ``directory``; raise ConfigError on the first problem."""
     if not directory.is_dir():
         raise ConfigError(f"{directory}: not a folder of runbook files")
-    paths = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    paths = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                   and not set(p.relative_to(directory).parts[:-1]) & NOT_RUNBOOKS)
     runbooks: dict[str, Runbook] = {}
     calls: list[tuple[_Where, str]] = []  # (the calling step, the runbook it names)
     for path in paths:

@@ -24,8 +24,6 @@ from typing import Any
 import msgspec
 
 from collector import CollectorError
-from schoolops.log import redact as redact_text
-from schoolops.units import dec_hook, enc_hook
 from collector.runbooks.model import (
     ApproveParams,
     Check,
@@ -40,6 +38,8 @@ from collector.runbooks.model import (
     Step,
     WaitUntilParams,
 )
+from schoolops.log import redact as redact_text
+from schoolops.units import dec_hook, enc_hook
 
 MASK = "******"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")

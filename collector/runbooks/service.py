@@ -27,7 +27,12 @@ from collector.runbooks.model import NotifyParams, Runbook
 from collector.runbooks.notices import RunbookNotices, phrase
 from collector.runbooks.render import Scope
 from collector.runbooks.runner import Runner
-from collector.runbooks.safety import TriggerFacts, automation_problem, budget_left, matches
+from collector.runbooks.safety import (
+    TriggerFacts,
+    automation_problem,
+    budget_left,
+    matches,
+)
 from collector.runbooks.scope import build_scope, labels_of
 from collector.store import incidents as q
 from collector.store import runbooks as r

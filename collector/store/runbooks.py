@@ -9,7 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.store.tables import runbook_approvals, runbook_locks, runbook_runs, runbook_steps
+from collector.store.tables import (
+    runbook_approvals,
+    runbook_locks,
+    runbook_runs,
+    runbook_steps,
+)
 
 FINAL = ("succeeded", "failed", "aborted", "escalated", "timed_out", "denied", "expired", "interrupted", "refused")
 PENDING = ("queued", "running", "waiting_approval")

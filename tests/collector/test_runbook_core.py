@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,24 @@ def test_nobody_approves_their_own_request_and_the_role_must_match() -> None:
     assert approval_refusal(request, "zhang", ["director"], 1000.0) is None
     done = ApprovalRequest(run_id=4, role="director", requested_by="li.ops", expires_at=2000.0, decision="denied")
     assert approval_refusal(done, "zhang", ["director"], 1000.0) == "run 4: the request was already denied"
+
+
+def test_runbooks_check_names_the_file_and_step_of_an_unknown_kind_or_variable(tmp_path: Path) -> None:
+    from tests.support import cli
+
+    folder = tmp_path / "runbooks"
+    shutil.copytree(REPO / "runbooks", folder)
+    ok = cli("runbooks", "check", str(folder), "--data-dir", str(tmp_path / "data"))
+    assert ok.stdout.startswith("7 runbooks OK: ")
+
+    bad = folder / "emergency" / "bad.yaml"
+    bad.write_text("name: bad\ndescription: d\nmanual: true\nsteps:\n  - name: reboot\n    action: reboot_server\n")
+    refused = cli("runbooks", "check", str(folder), "--data-dir", str(tmp_path / "data"), check=False)
+    assert refused.returncode == 2
+    assert f"{bad}:6: steps[0] (name reboot): action: unknown step action 'reboot_server'" in refused.stderr
+
+    bad.write_text("name: bad\ndescription: d\nmanual: true\nsteps:\n  - name: hello\n    action: ssh\n"
+                   "    params: {argv: [echo, \"{{ greting }}\"]}\n")
+    refused = cli("runbooks", "check", str(folder), "--data-dir", str(tmp_path / "data"), check=False)
+    assert refused.returncode == 2
+    assert f"{bad}:7: steps[0] (name hello): params.argv[1]: unknown template variable 'greting'" in refused.stderr

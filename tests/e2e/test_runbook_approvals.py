@@ -381,3 +381,40 @@ def test_a_dry_run_shows_the_commands_and_touches_nothing(lab: Callable[..., Lab
     assert json.loads(env.schoolops("runbooks", "runs", "--json").stdout) == []  # nothing queued
     assert env.untouched()  # no SSH connection at all
     assert env.mailbox.snapshot() == []  # and nobody was notified
+
+
+NOTE_IT = """\
+name: note-it
+description: Tell the on-call person something about the host
+manual: true
+steps:
+  - name: tell
+    action: notify
+    params: {to: [primary], message: "looked at {{ asset.name }}"}
+"""
+
+
+def test_a_run_waiting_for_approval_keeps_the_asset_locked_across_a_restart(
+    lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    folder = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", folder)
+    (folder / "note-it.yaml").write_text(NOTE_IT)
+    env = lab(folder)
+    first = env.start_run()
+    env.wait_for_state(first, ("waiting_approval",), timeout=30)
+
+    env.collector.stop()
+    env.collector.start()
+    second = env.start_run("note-it")
+
+    waiting = wait_until(lambda: (r := env.record(second))["state"] == "queued" and "waiting for the lock" in (r["result"] or "")
+                         and r, timeout=15, interval=0.2, what="the second run waiting for the lock")
+    assert waiting["result"] == f"waiting for the lock on {HOST}: run {first} holds it"
+    assert env.record(first)["state"] == "waiting_approval"  # not lost, not marked interrupted
+
+    assert env.decide("approve", first, "liu.director").returncode == 0
+    done = env.wait_for_state(first, ("succeeded", "failed", "escalated", "aborted"), timeout=60)
+    assert done["state"] == "succeeded"
+    after = env.wait_for_state(second, ("succeeded", "failed"), timeout=30)
+    assert after["state"] == "succeeded" and after["started_at"] >= done["finished_at"]

@@ -24,7 +24,15 @@ import yaml
 
 from tests.notify_peers import Mailbox, smtp_server
 from tests.ssh_peers import SSHD, Sshd
-from tests.support import Agent, Collector, cli, free_port, metric_value, set_secret, wait_until
+from tests.support import (
+    Agent,
+    Collector,
+    cli,
+    free_port,
+    metric_value,
+    set_secret,
+    wait_until,
+)
 
 pytestmark = pytest.mark.peers
 ROOT = Path(__file__).resolve().parents[2]
@@ -391,3 +399,28 @@ def test_a_changed_host_key_aborts_the_step_and_a_step_past_its_timeout_is_kille
     assert restart["status"] == "failed" and "POSSIBLE IMPOSTOR" in restart["detail"]
     assert run["state"] == "escalated" and "restart failed" in run["result"]
     assert sshd.accepted_logins() == logins  # nothing was sent to the impostor
+
+
+SLOW_TOTAL = """\
+name: slow-total
+description: Steps that each fit their own timeout but not the runbook's
+manual: true
+timeout: 3s
+steps:
+  - {name: first, action: ssh, params: {argv: [sleep, "2"]}, timeout: 10s}
+  - {name: second, action: ssh, params: {argv: [sleep, "2.5"]}, timeout: 10s}
+  - {name: never, action: ssh, params: {argv: ["true"]}}
+"""
+
+
+def test_everything_stops_at_the_runbooks_overall_timeout(setup: Callable[..., Collector]) -> None:
+    collector = setup({"slow-total.yaml": SLOW_TOTAL})
+
+    result = cli("runbooks", "run", "slow-total", "--asset", "web-01", "--as", "li.na",
+                 "--config", str(collector.config_path), check=False)
+
+    assert result.returncode == 1
+    run = record(collector, runs(collector)[0]["id"])
+    assert run["state"] == "timed_out" and "overall timeout (3s)" in run["result"]
+    assert [s["name"] for s in run["steps"]] == ["first"]  # the second was stopped, the third never began
+    assert run["finished_at"] - run["started_at"] < 6
