@@ -162,3 +162,34 @@ def test_runbooks_check_names_the_file_and_step_of_an_unknown_kind_or_variable(t
     refused = cli("runbooks", "check", str(folder), "--data-dir", str(tmp_path / "data"), check=False)
     assert refused.returncode == 2
     assert f"{bad}:7: steps[0] (name hello): params.argv[1]: unknown template variable 'greting'" in refused.stderr
+
+
+async def test_a_run_cut_off_by_a_restart_is_marked_interrupted_and_frees_its_asset(tmp_path: Path) -> None:
+    from collector.fleet import Fleet
+    from collector.runbooks.notices import RunbookNotices
+    from collector.runbooks.service import RunbookService
+    from collector.store import runbooks as r
+    from collector.store.sql import SqlStore
+
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        def half_done(conn: object) -> tuple[int, int]:
+            cut = r.create_run(conn, runbook="diagnostics", asset="web-01", incident_id=None, fault=None,  # type: ignore[arg-type]
+                               started_by="li.na", automatic=False, variables={}, at=1.0, state="running")
+            waiting = r.create_run(conn, runbook="isolate-host", asset="pc-2", incident_id=None, fault=None,  # type: ignore[arg-type]
+                                   started_by="li.na", automatic=False, variables={}, at=1.0, state="waiting_approval")
+            r.acquire_lock(conn, "web-01", cut, 1.0)  # type: ignore[arg-type]
+            r.acquire_lock(conn, "pc-2", waiting, 1.0)  # type: ignore[arg-type]
+            return cut, waiting
+
+        cut, waiting = await store.run(half_done)
+        service = RunbookService(store, Fleet(), None, {}, entries=[], secret=lambda n: "",  # type: ignore[arg-type]
+                                 notices=RunbookNotices(None, None))
+        await service.start()
+
+        runs = await store.run(lambda c: {run.id: run for run in r.list_runs(c)})
+        assert runs[cut].state == "interrupted" and "a step may have half-run" in (runs[cut].result or "")
+        assert runs[waiting].state == "waiting_approval"  # a run parked before its next step carries on
+        assert await store.run(r.locks) == {"pc-2": waiting}
+    finally:
+        await store.close()
