@@ -8,8 +8,9 @@ behaves like a Catalyst 2960-X running IOS 15.2 where netmiko's ``cisco_ios`` dr
 - prompts ``NAME>`` (user exec), ``NAME#`` (after ``enable`` + ``device.enable_secret``),
   ``NAME(config)#``, ``NAME(config-if)#``, ``NAME(config-vlan)#``;
 - ``terminal length 0``, ``terminal width 511``, ``show version``, ``show interfaces [NAME]``,
-  ``show running-config`` (privileged only, like IOS), ``show logging``, ``show clock``, with
-  IOS's abbreviations (``sh run``, ``sh int``);
+  ``show interfaces status``, ``show spanning-tree summary``, ``show running-config``
+  (privileged only, like IOS), ``show logging``, ``show clock``, with IOS's abbreviations
+  (``sh run``, ``sh int``);
 - ``configure terminal`` / ``interface X`` / ``shutdown`` / ``no shutdown`` / ``description`` /
   ``vlan N`` / ``name`` / ``hostname`` / ``exit`` / ``end`` change the running configuration and
   stamp "Last configuration change at … by USER" with the session's user, as IOS does.
@@ -356,6 +357,70 @@ class FakeCiscoDevice:
             out.append(_port(name, state, mac, description, up=state.startswith("up")))
         return "".join(out)
 
+    def _port_state(self, name: str, settings: list[str]) -> str:
+        """``connected``, ``notconnect`` or ``disabled`` (shut), as ``show interfaces status`` says."""
+        if "shutdown" in settings:
+            return "disabled"
+        return "connected" if self.link_up.get(name, False) else "notconnect"
+
+    @staticmethod
+    def _vlan_of(settings: list[str]) -> str:
+        if "switchport mode trunk" in settings:
+            return "trunk"
+        return next((s.split()[-1] for s in settings if s.startswith("switchport access vlan ")), "1")
+
+    def show_interfaces_status(self) -> str:
+        """One line per switch port (SVIs are not listed), the description cut to 18 characters, like IOS."""
+        lines = ["", "Port      Name               Status       Vlan       Duplex  Speed Type"]
+        for name, settings in self.interfaces():
+            if name.startswith("Vlan"):
+                continue
+            description = next((s.split(maxsplit=1)[1] for s in settings if s.startswith("description ")), "")
+            status = self._port_state(name, settings)
+            duplex, speed = ("a-full", "a-1000") if status == "connected" else ("auto", "auto")
+            lines.append(f"{_short_name(name):<9} {description[:18]:<18} {status:<12} {self._vlan_of(settings):<10} "
+                         f"{duplex:>6} {speed:>6} 10/100/1000BaseTX")
+        return "\n".join(lines) + "\n"
+
+    def show_spanning_tree_summary(self) -> str:
+        """The mode from the configuration and, per VLAN, its connected ports as forwarding."""
+        mode = next((b[0].split()[-1] for b in self.blocks() if b[0].startswith("spanning-tree mode ")), "pvst")
+        vlans = sorted({1} | {int(b[0].split()[1]) for b in self.blocks() if re.fullmatch(r"vlan \d+", b[0])})
+        ports = [(self._vlan_of(settings), self._port_state(name, settings)) for name, settings in self.interfaces()
+                 if not name.startswith("Vlan")]
+        rows, total = [], 0
+        for vlan in vlans:
+            forwarding = sum(1 for member, state in ports if state == "connected" and member in ("trunk", str(vlan)))
+            total += forwarding
+            rows.append(f"{f'VLAN{vlan:04d}':<22} {0:>8} {0:>9} {0:>8} {forwarding:>10} {forwarding:>10}")
+        rule = "---------------------- -------- --------- -------- ---------- ----------"
+        return "\n".join([
+            f"Switch is in {mode} mode",
+            "Root bridge for: none",
+            "Extended system ID                      is enabled",
+            "Portfast Default                        is disabled",
+            "PortFast BPDU Guard Default             is disabled",
+            "Portfast BPDU Filter Default            is disabled",
+            "Loopguard Default                       is disabled",
+            "EtherChannel misconfig guard            is enabled",
+            "Configured Pathcost method used is short",
+            "UplinkFast                              is disabled",
+            "BackboneFast                            is disabled",
+            "",
+            "Name                   Blocking Listening Learning Forwarding STP Active",
+            rule, *rows, rule,
+            f"{f'{len(vlans)} vlans':<22} {0:>8} {0:>9} {0:>8} {total:>10} {total:>10}",
+        ]) + "\n"
+
+
+def _short_name(name: str) -> str:
+    """``GigabitEthernet1/0/2`` as ``show interfaces status`` prints it: ``Gi1/0/2``."""
+    for full, short in (("TenGigabitEthernet", "Te"), ("GigabitEthernet", "Gi"), ("FastEthernet", "Fa"),
+                        ("Port-channel", "Po")):
+        if name.startswith(full):
+            return short + name[len(full):]
+    return name
+
 
 def _port(name: str, state: str, mac: str, description: str | None, *, up: bool) -> str:
     speed = "Full-duplex, 1000Mb/s" if up else "Auto-duplex, Auto-speed"
@@ -496,6 +561,10 @@ class _Session:
             self.write(SHOW_VERSION.format(hostname=device.hostname))
         elif _is(words, "show", "interfaces") or _is(words, "show", "interface"):
             self.write(device.show_interfaces())
+        elif _is(words, "show", "interfaces", "status"):
+            self.write(device.show_interfaces_status())
+        elif _is(words, "show", "spanning-tree", "summary"):
+            self.write(device.show_spanning_tree_summary())
         elif len(words) >= 3 and _is(words[:2], "show", "interfaces"):
             self.write(device.show_interfaces(_interface_name(" ".join(words[2:]))))
         elif _is(words, "show", "logging"):

@@ -113,7 +113,12 @@ class Runner:
             raise
         if state == "waiting_approval":
             return state
-        await self._finish(run, "succeeded", f"all {len(steps)} steps done")
+        passed_over = await self.store.run(lambda c: sorted({s.name for s in r.steps(c, run.id)
+                                                             if s.status in ("failed", "timed_out")}))
+        result = f"all {len(steps)} steps done" + (
+            f"; {len(passed_over)} failed and {'was' if len(passed_over) == 1 else 'were'} passed over: "
+            f"{', '.join(passed_over)}" if passed_over else "")
+        await self._finish(run, "succeeded", result)
         return "succeeded"
 
     def _take_lock(self, conn: Connection, run: r.RunRecord) -> int:
