@@ -22,6 +22,7 @@ from collector.fleet import Fleet
 from collector.incidents.engine import EngineSettings, IncidentEngine
 from collector.incidents.metrics import IncidentMetrics
 from collector.rules.loader import RuleSet, load_rules
+from collector.patrol.loader import load_checklists
 from collector.runbooks.loader import check_approvers, load_runbooks
 from schoolops import ConfigError
 from collector.ingest import Ingest
@@ -57,6 +58,8 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app[INVENTORY_LISTENERS] = []
     app[ONCALL] = load_oncall(settings.oncall_file) if settings.oncall_file else None
     app[RUNBOOKS] = load_runbooks(settings.runbooks_path)
+    patrol_dir = settings.runbooks_path / "patrol"
+    app[CHECKLISTS] = load_checklists(patrol_dir, runbooks=set(app[RUNBOOKS])) if patrol_dir.is_dir() else {}
     if app[ONCALL] is not None:
         check_approvers(app[RUNBOOKS], {role.value for p in app[ONCALL].people for role in p.roles}, str(settings.oncall_file))
     app[ESCALATOR] = None
@@ -65,6 +68,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app.cleanup_ctx.append(notify_context)
     app.cleanup_ctx.append(network_context)
     app.cleanup_ctx.append(runbook_context)
+    app.cleanup_ctx.append(patrol_context)
     add_routes(app)
     api.add_routes(app)
     api_runbooks.add_routes(app)
@@ -115,6 +119,76 @@ NETWORK = web.AppKey("network", object)
 RUNBOOKS = web.AppKey("runbooks", dict)
 ESCALATOR = web.AppKey("escalator", object)  # (Escalator, wake the dispatcher) when notifications are on
 RUNBOOK_SERVICE = web.AppKey("runbook_service", object)
+CHECKLISTS = web.AppKey("checklists", dict)
+PATROL_SERVICE = web.AppKey("patrol_service", object)
+
+
+async def patrol_context(app: web.Application) -> AsyncIterator[None]:
+    """The daily patrol: the schedule, runs through the runbooks' transports, the director's summary."""
+    from collector.patrol.metrics import PatrolMetrics
+    from collector.patrol.runner import PatrolRunner
+    from collector.patrol.service import PatrolService
+    from collector.runbooks.safety import automation_problem
+    from collector.store import patrol as p
+
+    settings = app[keys.SETTINGS]
+    store = app[keys.STORE]
+    runbooks = app[RUNBOOK_SERVICE]
+    checklists = app[CHECKLISTS]
+    metrics = PatrolMetrics(app[keys.REGISTRY], checklists)
+
+    def problem(name: str) -> str | None:
+        known = runbooks.runbooks  # type: ignore[attr-defined]
+        return automation_problem(known[name], known) if name in known else f"no runbook named {name!r}"
+
+    runner = PatrolRunner(store, app[keys.FLEET], app[keys.ENGINE], checklists,
+                          entries=lambda: runbooks.entries, secret=runbooks.secret,  # type: ignore[attr-defined]
+                          snmp_get=runbooks.snmp_get, automation_problem=problem,  # type: ignore[attr-defined]
+                          cli_slots=runbooks.cli_slots)  # type: ignore[attr-defined]
+
+    async def done(run_id: int) -> None:
+        run, results = await store.run(lambda c: (p.get_run(c, run_id), p.results(c, run_id)))
+        metrics.record(run, results)
+        await send_patrol_summary(app, run_id)
+
+    service = PatrolService(store, runner, checklists, on_done=done, tick_interval=float(settings.patrol.tick_interval))
+    app[PATROL_SERVICE] = service
+    last = await store.run(lambda c: [(r, p.results(c, r.id)) for r in
+                                      {x.checklist: x for x in reversed(p.list_runs(c, limit=200))
+                                       if x.state in ("done", "signed", "reviewed")}.values()])
+    for run, results in last:
+        metrics.record(run, results)
+    await service.start()
+    task = asyncio.create_task(service.run(), name="patrol")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await service.stop()
+
+
+async def send_patrol_summary(app: web.Application, run_id: int) -> None:
+    """The director gets the report's summary in their language, with how to open the full report."""
+    from collector.cli_patrol import report_for
+    from collector.notify.model import MessageKind
+    from collector.notify.oncall import directors
+    from collector.patrol import report
+
+    oncall, escalation = app[ONCALL], app[ESCALATOR]
+    if oncall is None or escalation is None:
+        return
+    settings = app[keys.SETTINGS]
+    from collector.runbooks.notices import RunbookNotices
+
+    notices = RunbookNotices(oncall, escalation[0], escalation[1])
+    texts = {}
+    for language in {person.language for person in directors(oncall)}:
+        built = await asyncio.to_thread(report_for, settings, run_id, language.value)
+        subject, body = report.summary_message(built)
+        texts[language] = (subject, f"{body}\n\nschoolops patrol show {run_id} --format html -o patrol-{run_id}.html")
+    await app[keys.STORE].run(lambda c: notices.send(
+        c, targets=["director"], incident_id=None, key=f"patrol:{run_id}", kind=MessageKind.SUMMARY, severity=None,
+        text=lambda language: texts.get(language) or next(iter(texts.values())), now=time.time()))
 
 
 def reload_runbooks(app: web.Application) -> None:

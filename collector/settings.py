@@ -70,6 +70,10 @@ class RunbookConfig(Struct, **Strict):
     tick_interval: Seconds = Seconds(1)
 
 
+class PatrolConfig(Struct, **Strict):
+    tick_interval: Seconds = Seconds(5)  # how often the schedule and the queue of patrol runs are looked at
+
+
 class LogConfig(Struct, **Strict):
     level: Annotated[str, Meta(pattern=r"^(?i:debug|info|warning|error)$")] = "info"
     format: Annotated[str, Meta(pattern=r"^(auto|json|console)$")] = "auto"
@@ -87,6 +91,7 @@ class CollectorSettings(Struct, **Strict):
     incidents: IncidentConfig = field(default_factory=IncidentConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     runbooks: RunbookConfig = field(default_factory=RunbookConfig)
+    patrol: PatrolConfig = field(default_factory=PatrolConfig)  # checklists: the runbooks folder's patrol/
     oncall_file: str | None = None  # people, channels, rotation, escalation: without it nothing is sent
     public_url: str | None = None  # how people reach this collector (for acknowledgement links)
     link_ttl: Seconds = Seconds(86400)  # an acknowledgement link works once, until then

@@ -128,3 +128,35 @@ def check_duplicate_keys(node: yaml.Node | None, source: str, path: str = "") ->
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             check_duplicate_keys(item, source, f"{path}[{i}]")
+
+
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def node_at(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The node at dotted ``key`` (``steps[2].params``), or None (for loaders naming a file's lines)."""
+    return _walk(node, key)[0]
+
+
+def line_of(node: yaml.Node | None, key: str) -> int | None:
+    """The line of ``key`` in ``node``, or of the deepest part of it that exists."""
+    return _walk(node, key)[1]
+
+
+def _walk(node: yaml.Node | None, key: str) -> tuple[yaml.Node | None, int | None]:
+    if node is None:
+        return None, None
+    current: yaml.Node | None = node
+    line = node.start_mark.line + 1
+    for name, index in _KEY_PART.findall(key):
+        if name and isinstance(current, yaml.MappingNode):
+            found = next(((k, v) for k, v in current.value if str(getattr(k, "value", None)) == name), None)
+            if found is None:
+                return None, line
+            current, line = found[1], found[0].start_mark.line + 1
+        elif index and isinstance(current, yaml.SequenceNode) and int(index) < len(current.value):
+            current = current.value[int(index)]
+            line = current.start_mark.line + 1
+        else:
+            return None, line
+    return current, line

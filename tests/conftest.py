@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,15 @@ def make_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     yield make
     for agent in made:
         agent.stop()
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a disk small enough to fill in a test (unmounted at the end)."""
+    mountpoint = tmp_path / "small-disk"
+    mountpoint.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)], capture_output=True,
+                      check=False).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], check=False)

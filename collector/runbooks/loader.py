@@ -205,14 +205,14 @@ class _Where:
     node: yaml.Node | None = field(default=None, compare=False)
 
     def error(self, key: str, reason: str, *, line: int | None = None) -> ConfigError:
-        line = line if line is not None else _line(self.node, key)
+        line = line if line is not None else conf.line_of(self.node, key)
         head = f"{self.path}:{line}" if line else str(self.path)
         entry = f"{self.item} ({self.label})" if self.label else self.item
         return ConfigError(f"{head}: {entry + ': ' if entry else ''}{key}: {reason}")
 
     def convert(self, raw: dict[str, Any], type_: type[Any], *, prefix: str = "") -> Any:
         """Validate ``raw`` (found at ``prefix`` in this entry) as ``type_``; re-word the error."""
-        node = _at(self.node, prefix.rstrip(".")) if prefix else self.node
+        node = conf.node_at(self.node, prefix.rstrip(".")) if prefix else self.node
         try:
             return conf.convert(raw, type_, source="", node=node)
         except ConfigError as exc:
@@ -224,40 +224,10 @@ class _Where:
             raise self.error(full, m.group(3), line=int(m.group(1)) if m.group(1) else None) from None
 
 
-_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _at(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    """The node at dotted ``key`` (``params.argv[2]``), or None."""
-    return _walk(node, key)[0]
-
-
-def _line(node: yaml.Node | None, key: str) -> int | None:
-    """The line of ``key`` in ``node``, or of the deepest part of it that exists."""
-    return _walk(node, key)[1]
-
-
-def _walk(node: yaml.Node | None, key: str) -> tuple[yaml.Node | None, int | None]:
-    if node is None:
-        return None, None
-    current: yaml.Node | None = node
-    line = node.start_mark.line + 1
-    for name, index in _KEY_PART.findall(key):
-        if name and isinstance(current, yaml.MappingNode):
-            found = next(((k, v) for k, v in current.value if str(getattr(k, "value", None)) == name), None)
-            if found is None:
-                return None, line
-            current, line = found[1], found[0].start_mark.line + 1
-        elif index and isinstance(current, yaml.SequenceNode) and int(index) < len(current.value):
-            current = current.value[int(index)]
-            line = current.start_mark.line + 1
-        else:
-            return None, line
-    return current, line
 
 
 def _child(node: yaml.Node | None, name: str) -> yaml.Node | None:
-    return _at(node, name)
+    return conf.node_at(node, name)
 
 
 def check_approvers(runbooks: dict[str, Runbook], roles_held: set[str], oncall_source: str) -> None:

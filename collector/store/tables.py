@@ -315,3 +315,39 @@ runbook_approvals = Table(
     Column("decided_at", Float),
     Column("note", Text),
 )
+
+patrol_runs = Table(  # one run of a checklist; state: running → done → signed → reviewed
+    "patrol_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("checklist", String(64), nullable=False),
+    Column("started_by", String(64), nullable=False),  # a person, or "schedule"
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("state", String(16), nullable=False),
+    Column("signed_by", String(64)),  # the patroller's signature
+    Column("signed_at", Float),
+    Column("reviewed_by", String(64)),  # the director's (or delegate's)
+    Column("reviewed_at", Float),
+    Column("review_note", Text),
+)
+
+patrol_results = Table(  # one row per item and asset (and key: a mountpoint, an interface…)
+    "patrol_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("section", String(64), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("asset", String(63), nullable=False),  # "" for an item about the site as a whole (manual)
+    Column("key", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # normal | abnormal | not_checked | pending (manual, not yet filled)
+    Column("value", Float),
+    Column("evidence", Text, nullable=False),  # the value or command output, trimmed
+    Column("reason", Text, nullable=False),  # why not checked
+    Column("handling", String(24), nullable=False),  # "" | handled | recorded (recorded and reported)
+    Column("handler", String(64)),  # who filled in a manual item / handled it
+    Column("note", Text),
+    Column("fault", String(256)),  # the fault it opened or updated
+    Column("at", Float, nullable=False),
+)

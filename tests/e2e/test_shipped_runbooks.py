@@ -88,16 +88,6 @@ def sshds(tmp_path: Path) -> Iterator[Callable[..., Sshd]]:
         server.stop()
 
 
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs: a disk small enough to fill in a test."""
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)], capture_output=True,
-                      check=False).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mountpoint
-    subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 @pytest.fixture

@@ -1,0 +1,211 @@
+"""The daily patrol end to end: a real agent and collector, a local HTTP service, a filling tmpfs,
+an asset that never reports; manual entry, sign-off, review and the comparison with the last run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.notify_peers import Mailbox, smtp_server
+from tests.support import Agent, Collector, cli, faults_of, free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHECKLIST = """\
+name: test-patrol
+title: {{en: Test patrol, zh-CN: 测试巡检}}
+schedule: "0 8 * * *"
+sections:
+  - id: servers
+    title: {{en: Servers, zh-CN: 服务器}}
+    items:
+      - id: disk
+        check: {{en: Disk usage, zh-CN: 磁盘使用率}}
+        standard: {{en: at most 85 %, zh-CN: 不超过 85%}}
+        method: {{kind: metric, metric: filesystem.used_percent, key: "{mount}", max: 85}}
+        applies_to: {{kind: [server]}}
+        on_abnormal: {{type: capacity, severity: P3}}
+      - id: memory
+        check: Memory usage
+        standard: at most 99 %
+        method: {{kind: metric, metric: memory.used_percent, max: 99}}
+        applies_to: {{kind: [server]}}
+        on_abnormal: {{type: capacity, severity: P3}}
+  - id: services
+    title: {{en: Websites and services, zh-CN: 网站与服务}}
+    items:
+      - id: portal
+        check: {{en: The school portal answers, zh-CN: 学校门户可访问}}
+        standard: HTTP 200
+        method: {{kind: http, url: "http://127.0.0.1:{http_port}/", expect_status: 200}}
+        applies_to: {{names: [web-01]}}
+        on_abnormal: {{type: application, severity: P3}}
+  - id: room
+    title: {{en: Server room, zh-CN: 机房环境}}
+    items:
+      - id: humidity
+        check: {{en: Humidity, zh-CN: 湿度}}
+        standard: {{en: 40-60 %, zh-CN: 40%-60%}}
+        method: {{kind: manual}}
+"""
+
+
+class Portal:
+    """A local web service whose answer the test chooses."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        portal = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
+                self.send_response(portal.status)
+                self.end_headers()
+                self.wfile.write(b"portal")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+
+
+@pytest.fixture
+def portal() -> Iterator[Portal]:
+    server = Portal()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with smtp_server() as server:
+        yield server
+
+
+def oncall(path: Path, smtp_port: int) -> Path:
+    def person(pid: str, roles: list[str], language: str = "en") -> dict[str, Any]:
+        return {"id": pid, "name": pid, "language": language, "roles": roles,
+                "contacts": [{"channel": "email", "address": f"{pid}@school.test"}]}
+
+    path.write_text(yaml.safe_dump({
+        "timezone": "Asia/Shanghai",
+        "channels": [{"kind": "email", "id": "email", "host": "127.0.0.1", "port": smtp_port, "security": "none",
+                      "sender": "schoolops@school.test"}],
+        "people": [person("li.na", ["on-call"]), person("chen.jie", ["on-call"]),
+                   person("liu.director", ["director"], "zh-CN")],
+        "schedule": {"start": "2026-01-05", "rotation": [{"primary": "li.na", "backup": "chen.jie"}]},
+    }))
+    return path
+
+
+@pytest.fixture
+def patrol_env(tmp_path: Path, start_collector: Callable[..., Collector], make_agent: Callable[..., Agent],
+               tmpfs: Path, portal: Portal, smtp: tuple[Mailbox, int]) -> tuple[Collector, Agent]:
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks, ignore=shutil.ignore_patterns("patrol"))
+    (runbooks / "patrol").mkdir()
+    (runbooks / "patrol" / "test.yaml").write_text(CHECKLIST.format(mount=tmpfs, http_port=portal.port))
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump({"assets": [
+        {"name": "web-01", "kind": "server", "site": "main", "role": "web"},
+        {"name": "ghost-01", "kind": "server", "site": "main", "role": "web"}]}))
+    collector = start_collector(extra={
+        "runbooks": {"dir": str(runbooks)}, "patrol": {"tick_interval": "0.5s"}, "inventory_file": str(inventory),
+        "oncall_file": str(oncall(tmp_path / "oncall.yaml", smtp[1])), "incidents": {"tick_interval": "0.5s"},
+    })
+    agent = make_agent(collector, "web-01").start()
+    wait_until(lambda: any(a["name"] == "web-01" and a.get("last_report") for a in assets(collector)), timeout=30,
+               what="the agent's first report")
+    return collector, agent
+
+
+def assets(collector: Collector) -> list[dict[str, Any]]:
+    return json.loads(cli("assets", "list", "--json", "--config", str(collector.config_path)).stdout)
+
+
+def run_patrol(collector: Collector) -> int:
+    out = cli("patrol", "run", "test-patrol", "--as", "li.na", "--config", str(collector.config_path)).stdout
+    assert "done:" in out, out
+    return int(out.split()[2].rstrip(":"))
+
+
+def report(collector: Collector, run_id: int) -> dict[str, Any]:
+    return json.loads(cli("patrol", "show", str(run_id), "--format", "json", "--config", str(collector.config_path)).stdout)
+
+
+def results(collector: Collector, run_id: int) -> dict[tuple[str, str], dict[str, Any]]:
+    from collector import settings
+    from collector.cli import query
+    from collector.store import patrol as p
+
+    rows = query(settings.load(collector.config_path), lambda c: p.results(c, run_id))
+    return {(r.item, r.asset): r.as_dict() for r in rows}
+
+
+def test_a_patrol_finds_exactly_the_planted_problems_and_is_signed_and_reviewed(
+    patrol_env: tuple[Collector, Agent], tmpfs: Path, portal: Portal, smtp: tuple[Mailbox, int]
+) -> None:
+    collector, _agent = patrol_env
+    config = ["--config", str(collector.config_path)]
+    (tmpfs / "fill").write_bytes(os.urandom(int(3.75 * 1024 * 1024)))  # ~94 %
+    wait_until(lambda: any(f["rule"] == "filesystem_usage" for f in faults_of(collector, "web-01")), timeout=60,
+               what="the agent reporting the full tmpfs")
+
+    first = run_patrol(collector)
+    found = results(collector, first)
+
+    assert found[("disk", "web-01")]["status"] == "abnormal"
+    assert str(tmpfs) in found[("disk", "web-01")]["evidence"] and "standard: at most 85" in found[("disk", "web-01")]["evidence"]
+    assert found[("memory", "web-01")]["status"] == "normal"
+    assert found[("portal", "web-01")]["status"] == "abnormal" and "500" in found[("portal", "web-01")]["evidence"]
+    ghost = found[("disk", "ghost-01")]
+    assert ghost["status"] == "not_checked" and "no report from ghost-01" in ghost["reason"]
+    assert found[("humidity", "")]["status"] == "pending"
+    assert {k for k, v in found.items() if v["status"] == "abnormal"} == {("disk", "web-01"), ("portal", "web-01")}
+    rules = {f["rule"] for f in faults_of(collector, "web-01") if f["active"]}
+    assert {"patrol:disk", "patrol:portal"} <= rules
+    summary = wait_until(lambda: smtp[0].to("liu.director@school.test"), timeout=30, what="the director's summary")
+    assert "巡检" in summary[0]["Subject"] and "2" in summary[0]["Subject"]
+    assert f"schoolops patrol show {first} --format html" in summary[0].get_body(preferencelist=("plain",)).get_content()
+
+    refused = cli("patrol", "sign", str(first), "--as", "li.na", *config, check=False)
+    assert refused.returncode == 2 and "fill in the manual items first" in refused.stderr and "humidity" in refused.stderr
+    refused = cli("patrol", "review", str(first), "--as", "liu.director", *config, check=False)
+    assert refused.returncode == 2 and "after the patroller signs it off" in refused.stderr
+    cli("patrol", "fill", str(first), "humidity", "--status", "normal", "--value", "52 %", "--as", "li.na", *config)
+    cli("patrol", "sign", str(first), "--as", "li.na", *config)
+    refused = cli("patrol", "review", str(first), "--as", "li.na", *config, check=False)
+    assert refused.returncode == 2 and "does not hold the director role" in refused.stderr
+    cli("patrol", "review", str(first), "--as", "liu.director", "--note", "ok", *config)
+    runs = json.loads(cli("patrol", "runs", "--json", *config).stdout)
+    signed = next(r for r in runs if r["id"] == first)
+    assert signed["state"] == "reviewed" and signed["signed_by"] == "li.na" and signed["reviewed_by"] == "liu.director"
+
+    # fixed: the disk recovers; the portal is still down
+    (tmpfs / "fill").unlink()
+    wait_until(lambda: not any(f["rule"] == "filesystem_usage" and f["active"] for f in faults_of(collector, "web-01")),
+               timeout=60, what="the agent reporting the freed tmpfs")
+    second = run_patrol(collector)
+    data = report(collector, second)
+    text = json.dumps(data, ensure_ascii=False)
+    assert "disk" in json.dumps(data["comparison"]["recovered"]) and "portal" in json.dumps(data["comparison"]["still_abnormal"])
+    assert data["comparison"]["new_abnormal"] == []
+    assert "patrol:disk" not in {f["rule"] for f in faults_of(collector, "web-01") if f["active"]}
+    assert "500" in text
