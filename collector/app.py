@@ -169,7 +169,7 @@ async def patrol_context(app: web.Application) -> AsyncIterator[None]:
 
 async def send_patrol_summary(app: web.Application, run_id: int) -> None:
     """The director gets the report's summary in their language, with how to open the full report."""
-    from collector.cli_patrol import report_for
+    from collector.cli_patrol import build_report, report_inputs
     from collector.notify.model import MessageKind
     from collector.notify.oncall import directors
     from collector.patrol import report
@@ -177,13 +177,14 @@ async def send_patrol_summary(app: web.Application, run_id: int) -> None:
     oncall, escalation = app[ONCALL], app[ESCALATOR]
     if oncall is None or escalation is None:
         return
-    settings = app[keys.SETTINGS]
     from collector.runbooks.notices import RunbookNotices
 
     notices = RunbookNotices(oncall, escalation[0], escalation[1])
+    inputs = await app[keys.STORE].run(lambda c: report_inputs(c, run_id))
+    names = {person.id: person.name for person in oncall.people}
     texts = {}
     for language in {person.language for person in directors(oncall)}:
-        built = await asyncio.to_thread(report_for, settings, run_id, language.value)
+        built = build_report(inputs, app[CHECKLISTS], names, language.value)
         subject, body = report.summary_message(built)
         texts[language] = (subject, f"{body}\n\nschoolops patrol show {run_id} --format html -o patrol-{run_id}.html")
     await app[keys.STORE].run(lambda c: notices.send(

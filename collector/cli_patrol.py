@@ -96,36 +96,45 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_inputs(conn: Any, run_id: int) -> tuple[Any, list[Any], Any]:
+    """A stored run, its results and the comparison with the previous run (one transaction)."""
+    from collector.patrol.compare import compare
+    from collector.store import patrol as p
+
+    run = p.get_run(conn, run_id)
+    if run is None:
+        raise UsageError(f"no patrol run {run_id}")
+    results = p.results(conn, run_id)
+    before = p.previous_run(conn, run)
+    previous = [(r.identity, r.status) for r in p.results(conn, before.id)] if before else None
+    comparison = compare([(r.identity, r.status) for r in results], previous,
+                         lambda identity: p.abnormal_history(conn, run.checklist, identity, run_id),
+                         now=run.started_at, previous_run=before.id if before else None)
+    return run, results, comparison
+
+
+def build_report(inputs: tuple[Any, list[Any], Any], checklists: dict[str, Any], names: dict[str, str],
+                 language: str) -> Any:
+    from collector.patrol import report
+
+    run, results, comparison = inputs
+    if run.checklist not in checklists:
+        raise UsageError(f"run {run.id} is of checklist {run.checklist!r}, which is no longer loaded")
+    checklist = checklists[run.checklist]
+    return report.build(checklist, run, results, comparison, language=language, tz=checklist.timezone, names=names)
+
+
 def report_for(settings: Any, run_id: int, language: str) -> Any:
     """The built report of a stored run (with the comparison to the previous run)."""
     from collector.cli import query
     from collector.notify.oncall import load_oncall
-    from collector.patrol import report
-    from collector.patrol.compare import compare
     from collector.patrol.loader import load_checklists
-    from collector.store import patrol as p
 
-    def load(conn: Any) -> Any:
-        run = p.get_run(conn, run_id)
-        if run is None:
-            raise UsageError(f"no patrol run {run_id}")
-        results = p.results(conn, run_id)
-        before = p.previous_run(conn, run)
-        previous = [(r.identity, r.status) for r in p.results(conn, before.id)] if before else None
-        comparison = compare([(r.identity, r.status) for r in results], previous,
-                             lambda identity: p.abnormal_history(conn, run.checklist, identity, run_id),
-                             now=run.started_at, previous_run=before.id if before else None)
-        return run, results, comparison
-
-    run, results, comparison = query(settings, load)
-    checklists = load_checklists(checklists_path(settings))
-    if run.checklist not in checklists:
-        raise UsageError(f"run {run_id} is of checklist {run.checklist!r}, which is no longer loaded")
-    checklist = checklists[run.checklist]
+    inputs = query(settings, lambda c: report_inputs(c, run_id))
     names: dict[str, str] = {}
     if settings.oncall_file:
         names = {person.id: person.name for person in load_oncall(settings.oncall_file).people}
-    return report.build(checklist, run, results, comparison, language=language, tz=checklist.timezone, names=names)
+    return build_report(inputs, load_checklists(checklists_path(settings)), names, language)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

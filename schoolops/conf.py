@@ -54,15 +54,35 @@ def load_text(text: str, type_: type[T], *, source: str = "<config>") -> T:
     return convert(data, type_, source=source, node=node)
 
 
+class FieldError(ConfigError):
+    """A value that does not fit, with where it is: ``line`` (None if unknown), ``key`` (dotted, or
+    "(top level)") and ``reason`` — so that a loader can say it again for its own entry."""
+
+    def __init__(self, message: str, *, line: int | None, key: str, reason: str) -> None:
+        super().__init__(message)
+        self.line, self.key, self.reason = line, key, reason
+
+
 def convert(data: Any, type_: type[T], *, source: str, node: yaml.Node | None = None) -> T:
     """Validate already-parsed data; ``node`` (if given) maps error paths to line numbers."""
     try:
         return msgspec.convert(data, type_, dec_hook=dec_hook, str_keys=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(describe_error(exc, source=source, node=node)) from None
+        line, key, reason = locate_error(exc, node)
+        raise FieldError(_message(source, line, key, reason), line=line, key=key, reason=reason) from None
 
 
 def describe_error(exc: msgspec.ValidationError, *, source: str, node: yaml.Node | None) -> str:
+    return _message(source, *locate_error(exc, node))
+
+
+def _message(source: str, line: int | None, key: str, reason: str) -> str:
+    where = f"{source}:{line}" if line else source
+    return f"{where}: {key}: {reason}"
+
+
+def locate_error(exc: msgspec.ValidationError, node: yaml.Node | None) -> tuple[int | None, str, str]:
+    """(line, key, reason) of a validation error, the line found through ``node``."""
     m = _PATH_IN_ERROR.match(str(exc))
     assert m is not None  # the pattern matches any string
     reason, path = m.group("reason"), m.group("path") or "$"
@@ -75,9 +95,7 @@ def describe_error(exc: msgspec.ValidationError, *, source: str, node: yaml.Node
         field = named.group(1)
         path, key = f"{path}.{field}", f"{key}.{field}" if key != "(top level)" else field
         reason = reason.removeprefix(f"{field}: ")
-    line = _node_at(node, path)[1]
-    where = f"{source}:{line}" if line else source
-    return f"{where}: {key}: {reason}"
+    return _node_at(node, path)[1], key, reason
 
 
 def _key_of(path: str, reason: str) -> str:

@@ -9,7 +9,6 @@ of the runbooks that exist, every ``on_abnormal.runbook`` must be one of them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,11 +122,8 @@ class _Where:
         """Validate ``raw`` (this entry) as ``type_``; re-word the error to name the entry."""
         try:
             return conf.convert(raw, type_, source="", node=self.node)
-        except ConfigError as exc:
-            m = re.match(r"^(?::(\d+))?: (.*?): (.*)\Z", str(exc), re.DOTALL)
-            if m is None:
-                raise self.error("(entry)", str(exc)) from None
-            key, reason = m.group(2) if m.group(2) != "(top level)" else "(entry)", m.group(3)
+        except conf.FieldError as exc:
+            key, reason = exc.key if exc.key != "(top level)" else "(entry)", exc.reason
             if key.endswith("[...]") and reason.endswith("got `null`"):
                 reason += " (in {en: ..., zh-CN: ...} a comma starts a new key: put a text with commas in quotes)"
-            raise self.error(key, reason, line=int(m.group(1)) if m.group(1) else None) from None
+            raise self.error(key, reason, line=exc.line) from None

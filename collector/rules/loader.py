@@ -110,12 +110,8 @@ class _Where:
         """Validate ``raw`` as ``type_`` with schoolops.conf; re-word its error for this entry."""
         try:
             return conf.convert(raw, type_, source="", node=self.node)
-        except ConfigError as exc:
-            m = re.match(r"^(?::(\d+))?: (.*?): (.*)\Z", str(exc), re.DOTALL)
-            if m is None:
-                raise self.error("(entry)", str(exc)) from None
-            line = int(m.group(1)) if m.group(1) else None
-            raise self.error(m.group(2), m.group(3), line=line) from None
+        except conf.FieldError as exc:
+            raise self.error(exc.key, exc.reason, line=exc.line) from None
 
 
 def _build_rule(raw: dict[str, Any], where: _Where) -> Rule:

@@ -10,7 +10,6 @@ and the key; nothing is kept from a failed load. Runbook names are unique across
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,13 +214,9 @@ class _Where:
         node = conf.node_at(self.node, prefix.rstrip(".")) if prefix else self.node
         try:
             return conf.convert(raw, type_, source="", node=node)
-        except ConfigError as exc:
-            m = re.match(r"^(?::(\d+))?: (.*?): (.*)\Z", str(exc), re.DOTALL)
-            if m is None:
-                raise self.error(prefix.rstrip(".") or "(entry)", str(exc)) from None
-            key = m.group(2) if m.group(2) != "(top level)" else ""
-            full = f"{prefix}{key}".rstrip(".") or "(entry)"
-            raise self.error(full, m.group(3), line=int(m.group(1)) if m.group(1) else None) from None
+        except conf.FieldError as exc:
+            key = exc.key if exc.key != "(top level)" else ""
+            raise self.error(f"{prefix}{key}".rstrip(".") or "(entry)", exc.reason, line=exc.line) from None
 
 
 
