@@ -15,29 +15,31 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from collector import keys
+from collector import api, api_runbooks, keys
 from collector.calendar import SchoolCalendar
 from collector.classify import ClassifyPolicy
-from collector.fleet import Fleet
+from collector.fleet import AssetView, Fleet
 from collector.incidents.engine import EngineSettings, IncidentEngine
 from collector.incidents.metrics import IncidentMetrics
-from collector.rules.loader import RuleSet, load_rules
-from collector.patrol.loader import load_checklists
-from collector.runbooks.loader import check_approvers, load_runbooks
-from schoolops import ConfigError
 from collector.ingest import Ingest
 from collector.inventory import load_entries, load_inventory, to_assets
+from collector.logbook import LogBook
+from collector.logbook import from_report as logbook_entries
 from collector.metrics import build_registry
-from collector.settings import CollectorSettings
-from collector.store.sql import SqlStore
-from collector import api, api_runbooks
 from collector.notify import ackweb
 from collector.notify.channels import build_channel
 from collector.notify.dispatcher import Dispatcher
 from collector.notify.escalator import Escalator
 from collector.notify.oncall import load_oncall
+from collector.patrol import reportweb
+from collector.patrol.loader import load_checklists
+from collector.rules.loader import RuleSet, load_rules
+from collector.runbooks.loader import check_approvers, load_runbooks
 from collector.secrets import SecretBox, get_secret, list_secrets
+from collector.settings import CollectorSettings
+from collector.store.sql import SqlStore
 from collector.web import add_routes, request_context
+from schoolops import ConfigError
 
 logger = structlog.get_logger("schoolops.collector")
 
@@ -73,6 +75,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     api.add_routes(app)
     api_runbooks.add_routes(app)
     ackweb.add_routes(app)
+    reportweb.add_routes(app)
     return app
 
 
@@ -151,7 +154,8 @@ async def patrol_context(app: web.Application) -> AsyncIterator[None]:
         metrics.record(run, results)
         await send_patrol_summary(app, run_id)
 
-    service = PatrolService(store, runner, checklists, on_done=done, tick_interval=float(settings.patrol.tick_interval))
+    service = PatrolService(store, runner, checklists, on_done=done, tick_interval=float(settings.patrol.tick_interval),
+                            recheck_interval=float(settings.patrol.recheck_interval))
     app[PATROL_SERVICE] = service
     last = await store.run(lambda c: [(r, p.results(c, r.id)) for r in
                                       {x.checklist: x for x in reversed(p.list_runs(c, limit=200))
@@ -169,7 +173,7 @@ async def patrol_context(app: web.Application) -> AsyncIterator[None]:
 
 async def send_patrol_summary(app: web.Application, run_id: int) -> None:
     """The director gets the report's summary in their language, with how to open the full report."""
-    from collector.cli_patrol import build_report, report_inputs
+    from collector.patrol.records import build_report, report_inputs
     from collector.notify.model import MessageKind
     from collector.notify.oncall import directors
     from collector.patrol import report
@@ -186,7 +190,8 @@ async def send_patrol_summary(app: web.Application, run_id: int) -> None:
     for language in {person.language for person in directors(oncall)}:
         built = build_report(inputs, app[CHECKLISTS], names, language.value)
         subject, body = report.summary_message(built)
-        texts[language] = (subject, f"{body}\n\nschoolops patrol show {run_id} --format html -o patrol-{run_id}.html")
+        link = reportweb.report_link(app[keys.SETTINGS].base_url, app[ackweb.LINK_KEY], run_id, built.language, time.time())
+        texts[language] = (subject, f"{body}\n\n{link}\n(schoolops patrol show {run_id} --format html -o patrol-{run_id}.html)")
     await app[keys.STORE].run(lambda c: notices.send(
         c, targets=["director"], incident_id=None, key=f"patrol:{run_id}", kind=MessageKind.SUMMARY, severity=None,
         text=lambda language: texts.get(language) or next(iter(texts.values())), now=time.time()))
@@ -260,7 +265,7 @@ async def network_context(app: web.Application) -> AsyncIterator[None]:
         return store.run_sync(lambda c: get_secret(c, box, name))
 
     service = NetworkService(app[keys.FLEET], app[keys.ENGINE], store, secret, data_dir=settings.data_path,
-                             config=settings.network)
+                             config=settings.network, logbook=app[LOGBOOK])
     app[NETWORK] = service
     await service.start(load_entries(settings.inventory_file))
     app[INVENTORY_LISTENERS].append(service.apply_inventory)
@@ -292,6 +297,7 @@ INVENTORY_LISTENERS = web.AppKey("inventory_listeners", list)
 RELOAD_INVENTORY = web.AppKey("reload_inventory", object)
 CALENDAR = web.AppKey("calendar", SchoolCalendar)
 INCIDENT_METRICS = web.AppKey("incident_metrics", IncidentMetrics)
+LOGBOOK = web.AppKey("logbook", LogBook)
 
 
 async def engine_context(app: web.Application) -> AsyncIterator[None]:
@@ -366,6 +372,13 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
         store, fleet, app[keys.METRICS], max_body_bytes=int(settings.ingest.max_body_bytes),
         token_cache_seconds=float(settings.ingest.token_cache),
     )
+    logbook = app[LOGBOOK] = LogBook(store)
+
+    async def log_lines(view: AssetView) -> None:
+        if view.report is not None and view.report.logs and view.received_at is not None:
+            await logbook.add(logbook_entries(view.report, view.received_at))
+
+    app[keys.INGEST].listeners.append(log_lines)
     logger.info("store_opened", assets=len(fleet.assets))
     yield
     await store.close()

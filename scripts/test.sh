@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_python
 # the real peers the tests start themselves (no daemon is started by installing them)
-apt_install snmpd snmp snmptrapd openssh-server openssh-client prometheus prometheus-alertmanager
+apt_install snmpd snmp snmptrapd openssh-server openssh-client prometheus prometheus-alertmanager \
+  chromium chromium-driver fonts-wqy-microhei
 ensure_venv collector,test
 set +e
 .venv/bin/python -m pytest "$@"

@@ -15,16 +15,17 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import msgspec
 from pathlib import Path
 
+import msgspec
 import structlog
 
+from collector import logbook
 from collector.domain import FaultType, Finding, Severity
 from collector.fleet import Fleet
 from collector.incidents.engine import IncidentEngine
 from collector.inventory import InventoryEntry
+from collector.logbook import LogBook
 from collector.network import backup, cli, trap_receiver, trap_sources, traps
 from collector.network.prober import Prober
 from collector.network.snmp import Credentials, PollResult
@@ -54,8 +55,9 @@ class Observed:
 
 class NetworkService:
     def __init__(self, fleet: Fleet, engine: IncidentEngine, store: object, secret: Secret, *, data_dir: Path,
-                 config: NetworkConfig, clock: Callable[[], float] = time.time) -> None:
+                 config: NetworkConfig, logbook: LogBook | None = None, clock: Callable[[], float] = time.time) -> None:
         self.fleet, self.engine, self.store, self.secret = fleet, engine, store, secret
+        self.logbook = logbook
         self.config = config
         self.clock = clock
         self.observed: dict[str, Observed] = {}
@@ -145,6 +147,9 @@ class NetworkService:
 
     async def on_trap(self, asset: str, event: traps.TrapEvent) -> None:
         seen = self.observed.setdefault(asset, Observed())
+        if self.logbook is not None:  # the interface by the name the poll gave it, when the trap names only its index
+            polled = next((i.name for i in seen.interfaces or () if i.index == event.if_index), None)
+            await self.logbook.add([logbook.from_trap(asset, event, interface=event.if_name or polled)])
         if event.kind in (traps.TrapKind.LINK_DOWN, traps.TrapKind.LINK_UP) and seen.interfaces and event.if_index is not None:
             up = event.kind is traps.TrapKind.LINK_UP
             admin = _admin_status(event)  # a deliberate shutdown says so: no fault for it
@@ -204,6 +209,8 @@ class NetworkService:
                                            since=now), clears=True)
         if change is None or change.first:
             return change
+        if self.logbook is not None:
+            await self.logbook.add([logbook.config_change(entry.name, change.added, change.removed, change.changed_by, now)])
         in_window = await self.store.run(lambda c: self._in_maintenance(c, entry.name, now))  # type: ignore[attr-defined]
         if not in_window:
             who = f" by {change.changed_by}" if change.changed_by else ""

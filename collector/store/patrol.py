@@ -24,6 +24,7 @@ class PatrolRun:
     reviewed_by: str | None
     reviewed_at: float | None
     review_note: str | None
+    total: int | None = None  # the number of checks, once the run started
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -330,6 +330,7 @@ patrol_runs = Table(  # one run of a checklist; state: running → done → sign
     Column("reviewed_by", String(64)),  # the director's (or delegate's)
     Column("reviewed_at", Float),
     Column("review_note", Text),
+    Column("total", Integer),  # the number of checks, known once the run starts (for its progress)
 )
 
 patrol_results = Table(  # one row per item and asset (and key: a mountpoint, an interface…)
@@ -350,4 +351,16 @@ patrol_results = Table(  # one row per item and asset (and key: a mountpoint, an
     Column("note", Text),
     Column("fault", String(256)),  # the fault it opened or updated
     Column("at", Float, nullable=False),
+)
+
+asset_log = Table(  # lines of note per asset: agents' log watches, device traps, configuration changes
+    "asset_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset", String(63), nullable=False),
+    Column("source", String(80), nullable=False),  # log:WATCH | trap | config
+    Column("text", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_asset_log_at", "at"),
+    Index("ix_asset_log_asset_at", "asset", "at"),
 )

@@ -321,3 +321,21 @@ async def test_a_duplicate_lost_in_the_race_is_counted(two_stores: tuple[SqlStor
     await asyncio.gather(a.apply_report(incoming(2)), b.apply_report(incoming(2)), lock.release_when_all_ready())
     (stream,) = await a.list_streams()
     assert stream.duplicates == 1
+
+
+async def test_the_migrations_make_every_table_and_column_the_queries_use(store: SqlStore, db_path: Path) -> None:
+    """tables.py (what the queries use) and the migrations (what the database has) stay in step; tables.py
+    may leave out indexes and foreign keys, which only the migrations need to name."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from collector.store.tables import metadata
+
+    engine = sa.create_engine(sqlite_url(db_path))
+    try:
+        with engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    flat = [d for group in drift for d in (group if isinstance(group, list) else [group])]
+    assert [d for d in flat if d[0] not in ("remove_index", "remove_fk")] == []
