@@ -27,7 +27,6 @@ def checklists_path(settings: Any) -> Path:
 
 def _checklists(args: argparse.Namespace, folder: str | None = None) -> dict[str, Any]:
     from collector.patrol.loader import load_checklists
-
     return load_checklists(Path(folder) if folder else checklists_path(_settings(args)))
 
 
@@ -45,7 +44,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     from collector.patrol.loader import load_checklists
-
     found = load_checklists(Path(args.folder) if args.folder else checklists_path(settings),
                             runbooks=set(load_runbooks(settings.runbooks_path)))
     print(f"{len(found)} checklists OK: {', '.join(sorted(found))}")
@@ -66,24 +64,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         run, results = _query(args, lambda c: (p.get_run(c, run_id), p.results(c, run_id)))
-        _progress(len(results), run.state)
+        checked = len({(r.item, r.asset) for r in results})
+        _progress(checked, run.total, run.state)
         if run.state not in ("queued", "running"):
-            sys.stderr.write("\n")
+            _progress_end()
             counts = {s: sum(1 for r in results if r.status == s) for s in ("normal", "abnormal", "not_checked", "pending")}
             print(f"patrol run {run_id}: {run.state}: {counts['normal']} normal, {counts['abnormal']} abnormal, "
                   f"{counts['not_checked']} not checked, {counts['pending']} to fill in")
             return 0
         time.sleep(0.5)
-    sys.stderr.write("\n")
+    _progress_end()
     print(f"patrol run {run_id}: still running; see schoolops patrol show {run_id}")
     return 0
 
 
-def _progress(done: int, state: str) -> None:
+BAR = 30
+
+
+def _progress(done: int, total: int | None, state: str) -> None:
+    """A progress bar on a terminal (stderr): checks done of the run's total, once the collector started it."""
+    if not sys.stderr.isatty():
+        return
+    if total:
+        filled = min(BAR, done * BAR // total)
+        line = f"{state:<8} [{'#' * filled}{'.' * (BAR - filled)}] {done}/{total} checks {done * 100 // total:3d}%"
+    else:
+        line = f"{state:<8} [{'.' * BAR}] waiting for the collector"
+    sys.stderr.write(f"\r{line}")
+    sys.stderr.flush()
+
+
+def _progress_end() -> None:
     if sys.stderr.isatty():
-        bar = "#" * min(40, done // 2) or "."
-        sys.stderr.write(f"\r{state:<8} [{bar:<40}] {done} checks")
-        sys.stderr.flush()
+        sys.stderr.write("\n")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -96,39 +109,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_inputs(conn: Any, run_id: int) -> tuple[Any, list[Any], Any]:
-    """A stored run, its results and the comparison with the previous run (one transaction)."""
-    from collector.patrol.compare import compare
-    from collector.store import patrol as p
-
-    run = p.get_run(conn, run_id)
-    if run is None:
-        raise UsageError(f"no patrol run {run_id}")
-    results = p.results(conn, run_id)
-    before = p.previous_run(conn, run)
-    previous = [(r.identity, r.status) for r in p.results(conn, before.id)] if before else None
-    comparison = compare([(r.identity, r.status) for r in results], previous,
-                         lambda identity: p.abnormal_history(conn, run.checklist, identity, run_id),
-                         now=run.started_at, previous_run=before.id if before else None)
-    return run, results, comparison
-
-
-def build_report(inputs: tuple[Any, list[Any], Any], checklists: dict[str, Any], names: dict[str, str],
-                 language: str) -> Any:
-    from collector.patrol import report
-
-    run, results, comparison = inputs
-    if run.checklist not in checklists:
-        raise UsageError(f"run {run.id} is of checklist {run.checklist!r}, which is no longer loaded")
-    checklist = checklists[run.checklist]
-    return report.build(checklist, run, results, comparison, language=language, tz=checklist.timezone, names=names)
-
-
 def report_for(settings: Any, run_id: int, language: str) -> Any:
     """The built report of a stored run (with the comparison to the previous run)."""
     from collector.cli import query
     from collector.notify.oncall import load_oncall
     from collector.patrol.loader import load_checklists
+    from collector.patrol.records import build_report, report_inputs
 
     inputs = query(settings, lambda c: report_inputs(c, run_id))
     names: dict[str, str] = {}

@@ -72,6 +72,7 @@ class RunbookConfig(Struct, **Strict):
 
 class PatrolConfig(Struct, **Strict):
     tick_interval: Seconds = Seconds(5)  # how often the schedule and the queue of patrol runs are looked at
+    recheck_interval: Seconds = Seconds(60)  # how often abnormal results of the latest run are checked again
 
 
 class LogConfig(Struct, **Strict):

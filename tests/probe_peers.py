@@ -7,8 +7,10 @@ import asyncio
 import datetime as dt
 import ipaddress
 import ssl
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import cast
 
@@ -61,6 +63,29 @@ def issue_expired(ca_dir: Path, name: str, out_dir: Path, *, expired_days: float
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def expiring_tls_server(directory: Path, handler: type[BaseHTTPRequestHandler], *,
+                        days: float) -> tuple[ThreadingHTTPServer, int]:
+    """An HTTPS server on 127.0.0.1 whose self-signed certificate (for ``localhost``) expires in ``days``;
+    its certificate is ``directory/tls.pem`` (the CA file to trust). Stop it with ``shutdown()``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal.school.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=30))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    (directory / "tls.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "tls-key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                              serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = server_context(directory / "tls.pem", directory / "tls-key.pem").wrap_socket(
+        server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:

@@ -47,7 +47,7 @@ class Finding:
 
 
 def not_checked(reason: str, *, key: str = "") -> Finding:
-    return Finding(key=key, value=None, status="not_checked", reason=_clip(reason))
+    return Finding(key=key, value=None, status="not_checked", reason=clip(reason))
 
 
 def standard_text(method: MetricMethod | SnmpGetMethod) -> str:
@@ -106,7 +106,7 @@ def judge_value(method: MetricMethod | SnmpGetMethod | HttpMethod, value: float 
         ok = text.strip() == method.expect.strip()
         evidence = f"{key}: {text!r} (standard: {standard_text(method)})"
         number = _as_number(value)
-        return Finding(key=key, value=number, status="normal" if ok else "abnormal", evidence=_clip(evidence))
+        return Finding(key=key, value=number, status="normal" if ok else "abnormal", evidence=clip(evidence))
     number = _as_number(value)
     if number is None:
         return not_checked(f"{_as_text(value)!r} is not a number, so it cannot be compared", key=key)
@@ -144,21 +144,21 @@ def _judge_number(method: MetricMethod | SnmpGetMethod, key: str, value: float, 
         return not_checked(f"{key + ': ' if key else ''}the value is not a number", key=key)
     seen = f"{key + ': ' if key else ''}{_number(value)}{unit}"
     status: Status = "normal" if within(method, value) else "abnormal"
-    return Finding(key=key, value=value, status=status, evidence=_clip(f"{seen} (standard: {standard_text(method)})"))
+    return Finding(key=key, value=value, status=status, evidence=clip(f"{seen} (standard: {standard_text(method)})"))
 
 
 def _judge_http(method: HttpMethod, value: float | str | None, body: str | None, error: str | None) -> Finding:
     status = _as_number(value) if value is not None else None
     if status is None:
-        return Finding(key="", value=None, status="abnormal", evidence=_clip(f"no answer{': ' + error if error else ''}"))
+        return Finding(key="", value=None, status="abnormal", evidence=clip(f"no answer{': ' + error if error else ''}"))
     seen = f"HTTP {_number(status)}"
     if not math.isclose(status, method.expect_status):
         return Finding(key="", value=status, status="abnormal", evidence=f"{seen} (standard: {method.expect_status})")
     if method.body_contains is not None:
         if body is None or method.body_contains not in body:
             evidence = f"{seen}, but the page does not contain {method.body_contains!r}"
-            return Finding(key="", value=status, status="abnormal", evidence=_clip(evidence))
-        return Finding(key="", value=status, status="normal", evidence=_clip(f"{seen}, contains {method.body_contains!r}"))
+            return Finding(key="", value=status, status="abnormal", evidence=clip(evidence))
+        return Finding(key="", value=status, status="normal", evidence=clip(f"{seen}, contains {method.body_contains!r}"))
     return Finding(key="", value=status, status="normal", evidence=seen)
 
 
@@ -169,11 +169,11 @@ def _abnormal(value: float | None, what: str, text: str, *, tail: bool = True) -
 def _with(what: str, text: str, *, tail: bool = False) -> str:
     """``what: text``, the text cut to fit the limit (keeping its end when ``tail``: errors come last)."""
     if not text:
-        return _clip(what)
+        return clip(what)
     room = max(EVIDENCE_LIMIT - len(what) - 2, 20)
     if len(text) > room:
         text = "…" + text[-(room - 1):] if tail else text[: room - 1] + "…"
-    return _clip(f"{what}: {text}")
+    return clip(f"{what}: {text}")
 
 
 def _line_of(text: str, match: re.Match[str]) -> str:
@@ -182,7 +182,7 @@ def _line_of(text: str, match: re.Match[str]) -> str:
     return text[start: end if end >= 0 else len(text)].strip()
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
     return text if len(text) <= EVIDENCE_LIMIT else text[: EVIDENCE_LIMIT - 1] + "…"
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from collector.patrol.compare import Comparison, Identity
 from collector.patrol.judge import standard_text
 from collector.patrol.model import LANGUAGES, Checklist, MetricMethod, SnmpGetMethod, text_for
+from collector.store.logbook import AssetLog
 from collector.store.patrol import PatrolResult, PatrolRun
 
 DASH = "—"
@@ -69,6 +70,10 @@ _ROWS: dict[str, tuple[str, str, str]] = {  # key: (en, zh-CN, zh-TW)
     "days": ("{days} days, since {since}", "已 {days} 天（自 {since} 起）", "已 {days} 天（自 {since} 起）"),
     "since": ("since {since}", "自 {since} 起", "自 {since} 起"),
     "totals": ("Totals", "统计", "統計"),
+    "logs": ("Log lines of note, {start} to {end}", "值得注意的日志（{start} 至 {end}）", "值得注意的日誌（{start} 至 {end}）"),
+    "logs.none": ("None.", "无。", "無。"),
+    "logs.asset": ("{asset}: {count} lines ({sources})", "{asset}：{count} 条（{sources}）", "{asset}：{count} 條（{sources}）"),
+    "line.logs": ("Log lines of note: {items}", "值得注意的日志：{items}", "值得注意的日誌：{items}"),
     "counts": ("normal {normal}, abnormal {abnormal}, not checked {not_checked}, to fill in {pending}",
                "正常 {normal} 项，异常 {abnormal} 项，未检查 {not_checked} 项，待填写 {pending} 项",
                "正常 {normal} 項，異常 {abnormal} 項，未檢查 {not_checked} 項，待填寫 {pending} 項"),
@@ -152,6 +157,8 @@ class PatrolReport:
     totals: Totals
     previous_run: int | None
     changes: tuple[Change, ...]
+    logs: tuple[AssetLog, ...] = ()  # per asset, the lines of note in log_period
+    log_period: tuple[float, float] | None = None
 
     def t(self, key: str, **values: object) -> str:
         return _ROWS[key][LANGUAGES.index(self.language)].format(**values)
@@ -168,9 +175,11 @@ def _word(lang: str, key: str, code: str) -> str:
 
 
 def build(checklist: Checklist, run: PatrolRun, results: list[PatrolResult], comparison: Comparison | None, *,
-          language: str, tz: str, names: Mapping[str, str] | None = None) -> PatrolReport:
+          language: str, tz: str, names: Mapping[str, str] | None = None, logs: list[AssetLog] | None = None,
+          log_period: tuple[float, float] | None = None) -> PatrolReport:
     """The report of ``run``: rows by section in checklist order (results of items the checklist no longer
-    has come last, under their stored section), totals, the comparison. ``names``: person id → name."""
+    has come last, under their stored section), totals, the comparison, and the assets' lines of note in
+    ``log_period`` (since the previous patrol). ``names``: person id → name."""
     lang = language if language in LANGUAGES else "zh-CN" if language.lower().startswith("zh") else "en"
     names = names or {}
     order = {item.id: n for n, (_, item) in enumerate(checklist.items())}
@@ -192,7 +201,7 @@ def build(checklist: Checklist, run: PatrolRun, results: list[PatrolResult], com
         reviewer=names.get(run.reviewed_by, run.reviewed_by) if run.reviewed_by else DASH,
         sections=tuple(SectionRows(sid, titles.get(sid, sid), tuple(rows)) for sid, rows in groups.items() if rows),
         totals=Totals(counts["normal"], counts["abnormal"], counts["not_checked"], counts["pending"]),
-        previous_run=comparison.previous_run, changes=tuple(changes))
+        previous_run=comparison.previous_run, changes=tuple(changes), logs=tuple(logs or ()), log_period=log_period)
 
 
 def _row(result: PatrolResult, checklist: Checklist, lang: str, names: Mapping[str, str]) -> Row:
@@ -261,6 +270,20 @@ def _comparison(report: PatrolReport) -> tuple[str, list[tuple[str, list[str]]]]
     return report.t("compare", run=report.previous_run), [(title, lines) for title, lines in groups if lines]
 
 
+def _logs(report: PatrolReport) -> tuple[str, list[tuple[str, list[str]]]] | None:
+    """The heading and, per asset, its count line and its latest lines (with their time); None without a period."""
+    if report.log_period is None:
+        return None
+    start, end = report.log_period
+    heading = report.t("logs", start=report.time(start), end=report.time(end))
+    groups = []
+    for log in report.logs:
+        sources = report.t("join").join(f"{source} {count}" for source, count in log.counts.items())
+        lines = [f"{report.time(e.at, '%m-%d %H:%M')} [{e.source}] {' '.join(e.text.split())}" for e in log.latest]
+        groups.append((report.t("logs.asset", asset=log.asset, count=log.total, sources=sources), lines))
+    return heading, groups
+
+
 def _header(report: PatrolReport) -> list[tuple[str, str]]:
     """(label, value) of the sheet's head; a signature not yet given is "—"."""
     run = report.run
@@ -300,6 +323,13 @@ def to_markdown(report: PatrolReport) -> str:
     lines += ["", f"## {heading}", ""]
     lines += [f"- {title}{colon}{cell(line)}" for title, group in groups for line in group] or (
         [t("compare.same")] if report.previous_run is not None else [])
+    logs = _logs(report)
+    if logs is not None:
+        lines += ["", f"## {logs[0]}", ""]
+        for head, latest in logs[1]:
+            lines += [f"- {cell(head)}", *(f"    - `{line.replace('`', chr(39))}`" for line in latest)]
+        if not logs[1]:
+            lines.append(t("logs.none"))
     lines += ["", f"## {t('totals')}", "", _totals(report), ""]
     return "\n".join(lines)
 
@@ -334,6 +364,10 @@ def to_json(report: PatrolReport) -> dict[str, Any]:
         "totals": {**asdict(totals), "pass_rate": totals.pass_rate},
         "comparison": {"previous_run": report.previous_run, "new_abnormal": changes("new"),
                        "recovered": changes("recovered"), "still_abnormal": changes("still")},
+        "logs": None if report.log_period is None else {
+            "from": report.iso(report.log_period[0]), "to": report.iso(report.log_period[1]),
+            "assets": [{"asset": log.asset, "total": log.total, "counts": log.counts,
+                        "latest": [timed(asdict(e)) for e in log.latest]} for log in report.logs]},
     }
 
 
@@ -385,6 +419,11 @@ def to_html(report: PatrolReport) -> str:
             for name, lines in groups]
     if not groups and report.previous_run is not None:
         out.append(f"<p>{e(t('compare.same'))}</p>")
+    logs = _logs(report)
+    if logs is not None:
+        out.append(f"<h2>{e(logs[0])}</h2>")
+        out += [f"<p>{e(head)}</p><ul class=\"small\">" + "".join(f"<li>{e(line)}</li>" for line in latest) + "</ul>"
+                for head, latest in logs[1]] or [f"<p>{e(t('logs.none'))}</p>"]
     out += [f"<h2>{e(t('totals'))}</h2>", f"<p>{e(_totals(report))}</p>", "</body>", "</html>", ""]
     return "\n".join(out)
 
@@ -407,6 +446,8 @@ def summary_message(report: PatrolReport) -> tuple[str, str]:
     recovered = sum(1 for c in report.changes if c.kind == "recovered")
     if recovered:
         lines.append(t("line.recovered", count=recovered))
+    busiest = sorted(report.logs, key=lambda log: -log.total)
+    listed("line.logs", [f"{log.asset} {log.total}" for log in busiest])
     if run.signed_at is None or report.patroller == DASH:
         lines.append(t("line.unsigned"))
     else:

@@ -20,6 +20,7 @@ other abnormal result is recorded and reported.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from collector.domain import Finding as FaultFinding
 from collector.fleet import Fleet
 from collector.inventory import InventoryEntry
 from collector.patrol import judge as j
+from collector.patrol.context import describe
 from collector.patrol.model import (
     Checklist,
     CliMethod,
@@ -82,11 +84,11 @@ class PatrolRunner:
             if run is not None:
                 await self.store.run(lambda c: p.update_run(c, run_id, state="failed", finished_at=self.clock()))
             return
-        await self.store.run(lambda c: p.update_run(c, run_id, state="running"))
         targets = self._targets()
         jobs = [(section, item, target) for section, item in checklist.items() if item.applies_to is not None
                 for target in targets if item.applies_to.matches(target.facts)]
         jobs += [(section, item, None) for section, item in checklist.items() if item.applies_to is None]
+        await self.store.run(lambda c: p.update_run(c, run_id, state="running", total=len(jobs)))
         await asyncio.gather(*(self._one(run_id, checklist, section, item, target) for section, item, target in jobs))
         await self.store.run(lambda c: p.update_run(c, run_id, state="done", finished_at=self.clock()))
         logger.info("patrol_done", run=run_id, checklist=checklist.name, checks=len(jobs))
@@ -125,6 +127,29 @@ class PatrolRunner:
                 status=status_override or f.status, value=f.value, evidence=f.evidence, reason=f.reason,
                 handling="recorded" if f.status == "abnormal" and status_override is None else "", fault=fp, at=now))
 
+    async def recheck(self, checklist: Checklist, result: p.PatrolResult) -> j.Finding | None:
+        """Check one abnormal result again now (its item, asset and key); None when that is not possible
+        (the item or the asset is gone, or the check did not say normal or abnormal)."""
+        found = checklist.item(result.item)
+        target = next((t for t in self._targets() if t.name == result.asset), None)
+        if found is None or target is None or isinstance(found[1].method, ManualMethod):
+            return None
+        try:
+            findings = await self._check(found[1], target)
+        except Exception:
+            logger.exception("patrol_recheck_failed", item=result.item, asset=result.asset)
+            return None
+        finding = next((f for f in findings if f.key == result.key), None)
+        return finding if finding is not None and finding.status != "not_checked" else None
+
+    async def clear(self, result: p.PatrolResult) -> None:
+        """The fault an abnormal result opened, cleared: the check is normal again."""
+        known = self.engine.faults.get(result.fault) if result.fault else None
+        if known is not None:
+            fault = FaultFinding(rule=known.rule, asset=known.asset, key=known.key, type=known.type,
+                                 severity=known.base_severity, value=None, summary=known.summary, since=self.clock())
+            await self.engine.on_event(fault, clears=True)
+
     # --- checks -----------------------------------------------------------------------------------
     async def _check(self, item: Item, target: Target) -> list[j.Finding]:
         method = item.method
@@ -152,7 +177,10 @@ class PatrolRunner:
         device = view.report.device
         if device is not None and not device.reachable and item.method.metric != "device.reachable":
             return [j.not_checked(f"{target.name} unreachable: {device.error or 'it did not answer its poll'}")]
-        return j.judge(item, measurements(view.report).get(item.method.metric))
+        report, metric = view.report, item.method.metric
+        findings = j.judge(item, measurements(report).get(metric))
+        return [dataclasses.replace(f, evidence=j.clip(f"{f.evidence}; {extra}"))
+                if f.status != "not_checked" and (extra := describe(report, metric, f.key)) else f for f in findings]
 
     async def _http(self, method: HttpMethod) -> j.Finding:
         try:

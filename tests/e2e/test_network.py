@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import shutil
-import ssl
 import subprocess
 import threading
 import time
@@ -17,11 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.probe_peers import expiring_tls_server
 from tests.support import Collector, Process, cli, faults_of, metric_value, set_secret, wait_until
 
 pytestmark = pytest.mark.peers
@@ -126,30 +121,10 @@ class Site(BaseHTTPRequestHandler):
         pass
 
 
-def expiring_tls_server(tmp_path: Path, days: float) -> tuple[ThreadingHTTPServer, int]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal.school.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=30))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "tls.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "tls-key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                             serialization.NoEncryption()))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "tls.pem", tmp_path / "tls-key.pem")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
-
-
 def test_probes_turn_a_failing_site_and_an_expiring_certificate_into_incidents(tmp_path: Path, rules_dir: Path) -> None:
     web = ThreadingHTTPServer(("127.0.0.1", 0), Site)
     threading.Thread(target=web.serve_forever, daemon=True).start()
-    tls, tls_port = expiring_tls_server(tmp_path, days=2)
+    tls, tls_port = expiring_tls_server(tmp_path, Site, days=2)
     collector = network_collector(tmp_path, rules_dir, [
         {"name": "portal", "kind": "service", "site": "main", "tier": "important", "probes": [
             {"name": "home", "kind": "http", "target": f"http://127.0.0.1:{web.server_address[1]}/",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.netns_peers import Switch, ip, switch_namespace, snmpd_event_config
+from tests.netns_peers import Switch, free_udp_port, ip, snmpd_event_config, switch_namespace
 from tests.support import Collector, Process, faults_of, metric_value, set_secret, wait_until
 
 pytestmark = pytest.mark.peers
@@ -50,12 +49,6 @@ def snmpd_config(sw: Switch, directory: Path, trap_port: int) -> Path:
     return snmpd_event_config(directory / "snmpd.conf", agent_address=f"{sw.ns_ip}:161", community=COMMUNITY,
                               allowed_from=sw.host_ip, trap_sink=f"{sw.host_ip}:{trap_port}",
                               engine_id="schoolops-e2e-netns")
-
-
-def free_udp_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 # ---- the collector (after tests/e2e/test_network.py) ------------------------------------------

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from tests.notify_peers import Mailbox, smtp_server
-from tests.support import Agent, Collector, cli, faults_of, free_port, wait_until
+from tests.ssh_peers import SSHD, Sshd
+from tests.support import Agent, Collector, cli, faults_of, free_port, set_secret, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,7 @@ sections:
         standard: {{en: at most 85 %, zh-CN: 不超过 85%}}
         method: {{kind: metric, metric: filesystem.used_percent, key: "{mount}", max: 85}}
         applies_to: {{kind: [server]}}
-        on_abnormal: {{type: capacity, severity: P3}}
+        on_abnormal: {{type: capacity, severity: P3, runbook: tidy-test-disk}}
       - id: memory
         check: Memory usage
         standard: at most 99 %
@@ -56,6 +57,25 @@ sections:
         check: {{en: Humidity, zh-CN: 湿度}}
         standard: {{en: 40-60 %, zh-CN: 40%-60%}}
         method: {{kind: manual}}
+"""
+
+
+# What the patrol starts for a full test disk: removes the filler over SSH, then waits until the
+# patrol, checking again, finds the disk normal and clears its fault.
+TIDY = """\
+name: tidy-test-disk
+description: Remove the filler file from the test's small disk
+safe_for_automation: true
+timeout: 2m
+steps:
+  - name: remove-filler
+    action: ssh
+    params: {{argv: [rm, -f, "{fill}"]}}
+    mutating: true
+  - name: wait-fault-cleared
+    action: wait_until
+    params: {{condition: fault_cleared, timeout: 60s}}
+    timeout: 90s
 """
 
 
@@ -116,20 +136,34 @@ def oncall(path: Path, smtp_port: int) -> Path:
 
 
 @pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    if not Path(SSHD).exists():
+        pytest.skip("openssh-server missing: run scripts/test.sh")
+    server = Sshd(tmp_path / "sshd").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def patrol_env(tmp_path: Path, start_collector: Callable[..., Collector], make_agent: Callable[..., Agent],
-               tmpfs: Path, portal: Portal, smtp: tuple[Mailbox, int]) -> tuple[Collector, Agent]:
+               tmpfs: Path, portal: Portal, smtp: tuple[Mailbox, int], sshd: Sshd) -> tuple[Collector, Agent]:
     runbooks = tmp_path / "runbooks"
     shutil.copytree(ROOT / "runbooks", runbooks, ignore=shutil.ignore_patterns("patrol"))
+    (runbooks / "tidy-test-disk.yaml").write_text(TIDY.format(fill=tmpfs / "fill"))
     (runbooks / "patrol").mkdir()
     (runbooks / "patrol" / "test.yaml").write_text(CHECKLIST.format(mount=tmpfs, http_port=portal.port))
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(yaml.safe_dump({"assets": [
-        {"name": "web-01", "kind": "server", "site": "main", "role": "web"},
+        {"name": "web-01", "kind": "server", "site": "main", "role": "web", "address": "127.0.0.1",
+         "ssh": {"username": sshd.username, "key_secret": "ssh.web-01", "known_hosts": str(sshd.known_hosts),
+                 "port": sshd.port}},
         {"name": "ghost-01", "kind": "server", "site": "main", "role": "web"}]}))
     collector = start_collector(extra={
-        "runbooks": {"dir": str(runbooks)}, "patrol": {"tick_interval": "0.5s"}, "inventory_file": str(inventory),
+        "runbooks": {"dir": str(runbooks), "tick_interval": "0.3s"},
+        "patrol": {"tick_interval": "0.5s", "recheck_interval": "1s"}, "inventory_file": str(inventory),
         "oncall_file": str(oncall(tmp_path / "oncall.yaml", smtp[1])), "incidents": {"tick_interval": "0.5s"},
     })
+    set_secret(collector, "ssh.web-01", sshd.client_key)
     agent = make_agent(collector, "web-01").start()
     wait_until(lambda: any(a["name"] == "web-01" and a.get("last_report") for a in assets(collector)), timeout=30,
                what="the agent's first report")
@@ -179,8 +213,26 @@ def test_a_patrol_finds_exactly_the_planted_problems_and_is_signed_and_reviewed(
     assert ghost["status"] == "not_checked" and "no report from ghost-01" in ghost["reason"]
     assert found[("humidity", "")]["status"] == "pending"
     assert {k for k, v in found.items() if v["status"] == "abnormal"} == {("disk", "web-01"), ("portal", "web-01")}
-    rules = {f["rule"] for f in faults_of(collector, "web-01") if f["active"]}
-    assert {"patrol:disk", "patrol:portal"} <= rules
+    assert {"patrol:disk", "patrol:portal"} <= {f["rule"] for f in faults_of(collector, "web-01")}
+
+    # the disk's runbook removes the filler; checked again, the disk is normal: handled, its fault cleared
+    handled = wait_until(lambda: results(collector, first)[("disk", "web-01")]["handling"] == "handled" and
+                         results(collector, first)[("disk", "web-01")], timeout=60, what="the full disk handled")
+    assert handled["status"] == "abnormal" and handled["handler"] == "runbook tidy-test-disk", handled
+    assert "fixed by runbook tidy-test-disk" in handled["note"] and "normal when checked again" in handled["note"]
+    assert not (tmpfs / "fill").exists()
+    disk_fault = next(f for f in faults_of(collector, "web-01") if f["rule"] == "patrol:disk")
+    assert not disk_fault["active"]
+    def tidy_runs() -> list[dict[str, Any]]:
+        runs = json.loads(cli("runbooks", "runs", "--json", "--config", str(collector.config_path)).stdout)
+        return [run for run in runs if run["runbook"] == "tidy-test-disk"]
+
+    [tidy] = wait_until(lambda: [r for r in tidy_runs() if r["state"] == "succeeded"], timeout=30,
+                        what="the runbook run to succeed")
+    assert tidy["started_by"] == "patrol" and len(tidy_runs()) == 1
+    portal_row = results(collector, first)[("portal", "web-01")]
+    assert portal_row["handling"] == "recorded", portal_row  # still 500: recorded and reported
+    assert any(f["rule"] == "patrol:portal" and f["active"] for f in faults_of(collector, "web-01"))
     summary = wait_until(lambda: smtp[0].to("liu.director@school.test"), timeout=30, what="the director's summary")
     assert "巡检" in summary[0]["Subject"] and "2" in summary[0]["Subject"]
     assert f"schoolops patrol show {first} --format html" in summary[0].get_body(preferencelist=("plain",)).get_content()
@@ -198,8 +250,7 @@ def test_a_patrol_finds_exactly_the_planted_problems_and_is_signed_and_reviewed(
     signed = next(r for r in runs if r["id"] == first)
     assert signed["state"] == "reviewed" and signed["signed_by"] == "li.na" and signed["reviewed_by"] == "liu.director"
 
-    # fixed: the disk recovers; the portal is still down
-    (tmpfs / "fill").unlink()
+    # the disk stays fixed; the portal is still down
     wait_until(lambda: not any(f["rule"] == "filesystem_usage" and f["active"] for f in faults_of(collector, "web-01")),
                timeout=60, what="the agent reporting the freed tmpfs")
     second = run_patrol(collector)
