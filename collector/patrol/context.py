@@ -11,10 +11,12 @@ from schoolops.wire import Report
 
 
 def _age(seconds: float) -> str:
+    """3.0 days, 26 h, 1.5 h, 40 min."""
     if seconds >= 2 * 86400:
         return f"{seconds / 86400:.1f} days"
     if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.1f} h"
+        hours = seconds / 3600
+        return f"{hours:.0f} h" if hours.is_integer() else f"{hours:.1f} h"
     return f"{seconds / 60:.0f} min"
 
 

@@ -6,6 +6,7 @@ reads the store. Every checklist's and section's series exist from the start (no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -27,20 +28,22 @@ class PatrolMetrics:
                               ["checklist"], registry=registry)
         self.last = Gauge("schoolops_patrol_last_run_timestamp_seconds", "When the last patrol run finished (unix time).",
                           ["checklist"], registry=registry)
-        for name, checklist in checklists.items():
+        self.sections = {name: {section.id for section in checklist.sections} for name, checklist in checklists.items()}
+        for name, sections in self.sections.items():
             for gauge in (self.pass_ratio, self.not_checked, self.duration, self.last):
                 gauge.labels(checklist=name)
-            for section in checklist.sections:
-                self.abnormal.labels(checklist=name, section=section.id)
+            for section in sections:
+                self.abnormal.labels(checklist=name, section=section)
 
     def record(self, run: PatrolRun, results: list[PatrolResult]) -> None:
         name = run.checklist
         normal = sum(1 for r in results if r.status == "normal")
         abnormal = [r for r in results if r.status == "abnormal"]
         judged = normal + len(abnormal)
-        self.pass_ratio.labels(checklist=name).set(normal / judged if judged else 0.0)
-        sections = {r.section for r in results}
-        for section in sections:
+        self.pass_ratio.labels(checklist=name).set(normal / judged if judged else math.nan)  # nothing judged: no rate
+        sections = self.sections.setdefault(name, set())
+        sections.update(r.section for r in results)
+        for section in sections:  # a section with nothing abnormal this time is 0, not the last run's count
             self.abnormal.labels(checklist=name, section=section).set(sum(1 for r in abnormal if r.section == section))
         self.not_checked.labels(checklist=name).set(sum(1 for r in results if r.status == "not_checked"))
         if run.finished_at is not None:

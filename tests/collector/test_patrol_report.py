@@ -331,3 +331,26 @@ def test_the_summary_names_only_long_streaks_counts_the_rest_and_says_when_unsig
     assert "item-4 (srv-4) (+2 more)" in text and "item-5" not in text
     assert "several days" not in text  # abnormal since yesterday only
     assert "Pass rate: 100%" in text and text.endswith("Not signed yet.")
+
+
+def test_the_evidence_says_what_the_report_knows_beside_the_number() -> None:
+    from collector.patrol.context import describe
+    from schoolops.wire import SCHEMA_VERSION, FileFreshness, Filesystem, Interface, ProbeResult, Report
+
+    report = Report(
+        schema=SCHEMA_VERSION, asset="web-01", stream="a" * 32, seq=1, collected_at=1.0, interval=60, agent_version="t",
+        files=[FileFreshness(name="nightly", path="/srv/backup", max_age_seconds=93600, count=2, fresh=False,
+                             newest_age_seconds=3 * 86400, newest_file="/srv/backup/db.sql.gz"),
+               FileFreshness(name="empty", path="/srv/none", max_age_seconds=5400, count=0, fresh=False)],
+        filesystems=[Filesystem(device="/dev/sda1", mountpoint="/", fstype="ext4", size=4 * 1024**3, free=1024**3,
+                                avail=900 * 1024**2, files=10, files_free=5)],
+        interfaces=[Interface(index=3, name="Gi0/3", alias="library", admin_up=True, oper_up=False)],
+        probes=[ProbeResult(name="home", kind="http", target="https://www.school.test/", up=False, status=500,
+                            error="HTTP 500")])
+    assert describe(report, "file.fresh", "nightly") == "newest /srv/backup/db.sql.gz, 3.0 days old (at most 26 h)"
+    assert describe(report, "file.age_seconds", "empty") == "no matching file in /srv/none (at most 90 min)"
+    assert describe(report, "filesystem.used_percent", "/") == "3.0 GiB used of 4.0 GiB, 900.0 MiB free"
+    assert describe(report, "interface.oper_down", "Gi0/3") == "library (admin up, oper down)"
+    assert describe(report, "http.status", "home") == "http https://www.school.test/: HTTP 500"
+    assert describe(report, "memory.used_percent", "") == ""
+    assert describe(report, "file.fresh", "not-there") == ""

@@ -339,6 +339,22 @@ def test_a_patrol_over_real_peers_reports_exactly_the_planted_problems(
         assert rows[("os", "web-01", "")]["evidence"].endswith(": Linux"), rows[("os", "web-01", "")]
         assert {("interfaces", "sw-01", "lo"), ("reachable", "sw-01", "")} <= set(rows)
 
+        # Prometheus sees the run: pass rate, abnormal items by section, when and how long
+        page = wait_until(lambda: next((text for text in [collector.metrics()] if metric_value(
+            text, "schoolops_patrol_last_run_timestamp_seconds", checklist="planted")), None), timeout=30,
+            what="the run's metrics")  # set just after the run is marked done
+        judged = [row for row in rows.values() if row["status"] in ("normal", "abnormal")]
+        normal = sum(1 for row in judged if row["status"] == "normal")
+        ratio = metric_value(page, "schoolops_patrol_pass_ratio", checklist="planted")
+        assert ratio is not None and abs(ratio - normal / len(judged)) < 1e-9, (ratio, normal, len(judged))
+        by_section = {section: metric_value(page, "schoolops_patrol_abnormal_items", checklist="planted",
+                                            section=section) for section in ("servers", "backups", "network",
+                                                                             "services", "room")}
+        assert by_section == {"servers": 1, "backups": 1, "network": 1, "services": 2, "room": 0}, by_section
+        last = metric_value(page, "schoolops_patrol_last_run_timestamp_seconds", checklist="planted")
+        assert last is not None and abs(last - time.time()) < 120
+        assert (metric_value(page, "schoolops_patrol_duration_seconds", checklist="planted") or -1) >= 0
+
         # a fault for each planted problem, through the normal incident path
         for item, asset in PLANTED:
             key = next(k for (i, a, k), row in rows.items() if (i, a) == (item, asset) and row["status"] == "abnormal")
