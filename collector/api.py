@@ -17,6 +17,7 @@ from aiohttp import web
 from msgspec import Meta, Struct
 
 from collector import keys, tokens
+from collector.auth.roles import ROLE_PERMISSIONS, Permission, allowed
 from collector.domain import FaultType, Severity
 from collector.incidents import actions
 from collector.incidents import windows as window_model
@@ -91,7 +92,15 @@ class FaultReportBody(Struct, **Strict):
             raise ValueError("name either the asset or the site (location) of the fault")
 
 
-def authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def person_roles(app: web.Application, person: str) -> tuple[str, ...] | None:
+    """The roles of ``person`` in the on-call file; None when the file does not name them."""
+    oncall = app[keys.ONCALL]
+    found = next((p for p in getattr(oncall, "people", ()) if p.id == person), None)
+    return tuple(str(role) for role in found.roles) if found is not None else None
+
+
+def authenticated(handler: Handler, needs: Permission) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The API token's person, who must hold a role granting ``needs``; the handler gets their id."""
     async def wrapper(request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         parsed = tokens.parse(header.removeprefix("Bearer ").strip()) if header.startswith("Bearer ") else None
@@ -100,8 +109,15 @@ def authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.Str
         record = await request.app[keys.STORE].run(lambda c: find_api_token(c, parsed[0]))
         if record is None or not tokens.verify(record, parsed[1]):
             return error(401, "invalid_token", "unknown or revoked API token")
+        person = record.asset
+        roles = person_roles(request.app, person)
+        if roles is None:
+            return error(403, "unknown_person", f"{person!r} is not in the on-call file: add them with their roles")
+        if not allowed(roles, needs):
+            return error(403, "forbidden", f"{person} ({', '.join(roles)}) may not do this: it needs a role with "
+                                            f"{needs.value} ({', '.join(r for r, p in ROLE_PERMISSIONS.items() if needs in p)})")
         try:
-            return await handler(request, record.asset)
+            return await handler(request, person)
         except actions.ActionError as exc:
             return error(exc.status, type(exc).__name__.lower(), str(exc))
         except ValueError as exc:
@@ -320,20 +336,20 @@ async def _after_inventory_change(request: web.Request, actor: str, action: str,
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/v1/incidents", authenticated(list_incidents))
-    r.add_get("/api/v1/incidents/{id}", authenticated(show_incident))
+    r, P = app.router, Permission
+    r.add_get("/api/v1/incidents", authenticated(list_incidents, P.READ))
+    r.add_get("/api/v1/incidents/{id}", authenticated(show_incident, P.READ))
     for action, path in ((Action.ACKNOWLEDGE, "acknowledge"), (Action.RESOLVE, "resolve"), (Action.REVIEW, "review"),
                          (Action.CLOSE, "close"), (Action.REOPEN, "reopen")):
-        r.add_post(f"/api/v1/incidents/{{id}}/{path}", authenticated(transition_handler(action)))
-    r.add_post("/api/v1/incidents/{id}/notes", authenticated(add_note))
-    r.add_post("/api/v1/incidents/{id}/rca", authenticated(submit_rca))
-    r.add_post("/api/v1/measures/{id}/done", authenticated(complete_measure))
-    r.add_get("/api/v1/maintenance", authenticated(list_maintenance))
-    r.add_post("/api/v1/maintenance", authenticated(add_maintenance))
-    r.add_post("/api/v1/maintenance/{id}/end", authenticated(end_maintenance))
-    r.add_post("/api/v1/faults", authenticated(report_fault))
-    r.add_post("/api/v1/incidents/{id}/security-report", authenticated(security_reported))
-    r.add_get("/api/v1/inventory", authenticated(list_inventory))
-    r.add_put("/api/v1/inventory/{name}", authenticated(put_inventory))
-    r.add_delete("/api/v1/inventory/{name}", authenticated(delete_inventory))
+        r.add_post(f"/api/v1/incidents/{{id}}/{path}", authenticated(transition_handler(action), P.INCIDENT_ACT))
+    r.add_post("/api/v1/incidents/{id}/notes", authenticated(add_note, P.INCIDENT_ACT))
+    r.add_post("/api/v1/incidents/{id}/rca", authenticated(submit_rca, P.INCIDENT_ACT))
+    r.add_post("/api/v1/measures/{id}/done", authenticated(complete_measure, P.MEASURE_DONE))
+    r.add_get("/api/v1/maintenance", authenticated(list_maintenance, P.READ))
+    r.add_post("/api/v1/maintenance", authenticated(add_maintenance, P.MAINTENANCE))
+    r.add_post("/api/v1/maintenance/{id}/end", authenticated(end_maintenance, P.MAINTENANCE))
+    r.add_post("/api/v1/faults", authenticated(report_fault, P.FAULT_REPORT))
+    r.add_post("/api/v1/incidents/{id}/security-report", authenticated(security_reported, P.SECURITY_REPORT))
+    r.add_get("/api/v1/inventory", authenticated(list_inventory, P.READ))
+    r.add_put("/api/v1/inventory/{name}", authenticated(put_inventory, P.INVENTORY_EDIT))
+    r.add_delete("/api/v1/inventory/{name}", authenticated(delete_inventory, P.INVENTORY_EDIT))

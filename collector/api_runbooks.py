@@ -15,6 +15,7 @@ from msgspec import Meta, Struct
 
 from collector import keys
 from collector.api import Strict, authenticated, body, error
+from collector.auth.roles import Permission
 from collector.incidents import actions
 from collector.store import runbooks as r
 from schoolops.wire import AssetName
@@ -121,10 +122,10 @@ def _id(request: web.Request) -> int:
 
 
 def add_routes(app: web.Application) -> None:
-    router = app.router
-    router.add_get("/api/v1/runbooks", authenticated(list_runbooks))
-    router.add_post("/api/v1/runbooks/{name}/runs", authenticated(start_run))
-    router.add_get("/api/v1/runbook-runs", authenticated(list_runs))
-    router.add_get("/api/v1/runbook-runs/{id}", authenticated(show_run))
-    router.add_post("/api/v1/runbook-runs/{id}/approve", authenticated(decide(True)))
-    router.add_post("/api/v1/runbook-runs/{id}/deny", authenticated(decide(False)))
+    router, P = app.router, Permission
+    router.add_get("/api/v1/runbooks", authenticated(list_runbooks, P.READ))
+    router.add_post("/api/v1/runbooks/{name}/runs", authenticated(start_run, P.RUNBOOK_RUN))
+    router.add_get("/api/v1/runbook-runs", authenticated(list_runs, P.READ))
+    router.add_get("/api/v1/runbook-runs/{id}", authenticated(show_run, P.READ))
+    router.add_post("/api/v1/runbook-runs/{id}/approve", authenticated(decide(True), P.RUNBOOK_DECIDE))
+    router.add_post("/api/v1/runbook-runs/{id}/deny", authenticated(decide(False), P.RUNBOOK_DECIDE))

@@ -32,6 +32,7 @@ from collector.notify.dispatcher import Dispatcher
 from collector.notify.escalator import Escalator
 from collector.notify.oncall import load_oncall
 from collector.patrol import reportweb
+from collector import webui
 from collector.patrol.loader import load_checklists
 from collector.rules.loader import RuleSet, load_rules
 from collector.runbooks.loader import check_approvers, load_runbooks
@@ -76,10 +77,11 @@ def create_app(settings: CollectorSettings) -> web.Application:
     api_runbooks.add_routes(app)
     ackweb.add_routes(app)
     reportweb.add_routes(app)
+    webui.add_routes(app)
     return app
 
 
-ONCALL = web.AppKey("oncall", object)
+ONCALL = keys.ONCALL
 
 
 async def notify_context(app: web.Application) -> AsyncIterator[None]:

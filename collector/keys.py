@@ -19,3 +19,4 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", CollectorMetrics)
 INGEST = web.AppKey("ingest", Ingest)
 ENGINE = web.AppKey("engine", IncidentEngine)
+ONCALL = web.AppKey("oncall", object)  # the on-call file (people, roles, channels), or None

@@ -75,6 +75,13 @@ class PatrolConfig(Struct, **Strict):
     recheck_interval: Seconds = Seconds(60)  # how often abnormal results of the latest run are checked again
 
 
+class AuthConfig(Struct, **Strict):
+    # roles that log in to the web pages with a TOTP code as well as a password (等保 2.0 level 3 asks it of
+    # administrators); a person with such a role and no second factor enrolled cannot log in
+    second_factor_roles: list[Annotated[str, Meta(pattern=r"^(admin|director|on-call|operator|viewer)$")]] = \
+        field(default_factory=lambda: ["admin"])
+
+
 class LogConfig(Struct, **Strict):
     level: Annotated[str, Meta(pattern=r"^(?i:debug|info|warning|error)$")] = "info"
     format: Annotated[str, Meta(pattern=r"^(auto|json|console)$")] = "auto"
@@ -93,6 +100,7 @@ class CollectorSettings(Struct, **Strict):
     network: NetworkConfig = field(default_factory=NetworkConfig)
     runbooks: RunbookConfig = field(default_factory=RunbookConfig)
     patrol: PatrolConfig = field(default_factory=PatrolConfig)  # checklists: the runbooks folder's patrol/
+    auth: AuthConfig = field(default_factory=AuthConfig)  # web logins
     oncall_file: str | None = None  # people, channels, rotation, escalation: without it nothing is sent
     public_url: str | None = None  # how people reach this collector (for acknowledgement links)
     link_ttl: Seconds = Seconds(86400)  # an acknowledgement link works once, until then

@@ -9,7 +9,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +47,28 @@ def rendered_dom(url: str) -> str:
     done = _run("--dump-dom", url)
     assert done.returncode == 0 and done.stdout.strip(), f"chromium could not render {url}: {done.stderr[-2000:]}"
     return done.stdout
+
+
+@contextmanager
+def browser_session() -> Iterator[Any]:
+    """A Selenium session with Debian's chromium through Debian's chromedriver (never a downloaded one);
+    quit and its profile removed at the end."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    found = shutil.which("chromedriver")
+    if found is None:
+        pytest.skip("chromium-driver missing: run scripts/test.sh")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium()
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={A4[0]},{A4[1]}")
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        options.add_argument(f"--user-data-dir={profile}")
+        session = webdriver.Chrome(service=Service(executable_path=found), options=options)
+        try:
+            session.set_page_load_timeout(30)
+            yield session
+        finally:
+            session.quit()

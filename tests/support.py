@@ -278,3 +278,21 @@ def faults_of(collector: Collector, asset: str) -> list[dict[str, Any]]:
         detail = json.loads(cli("incidents", "show", str(incident["id"]), "--json", "--config", str(collector.config_path)).stdout)
         out += [f for f in detail["faults"] if f["asset"] == asset]
     return out
+
+
+def people_file(path: Path, roles: dict[str, list[str]], *, language: str = "en", smtp_port: int | None = None) -> Path:
+    """A minimal on-call file naming people and their roles, mailed at ``smtp_port`` on loopback. The rotation
+    takes the first two on-call people; a stand-in ("stand.in", on-call) fills a missing one."""
+    roles = dict(roles)
+    on_duty = [pid for pid, r in roles.items() if "on-call" in r]
+    for n in range(len(on_duty), 2):
+        roles[f"stand.in{n or ''}"] = ["on-call"]
+        on_duty.append(f"stand.in{n or ''}")
+    people = [{"id": pid, "name": pid, "language": language, "roles": list(r),
+               "contacts": [{"channel": "email", "address": f"{pid}@school.test"}]} for pid, r in roles.items()]
+    return write_yaml(path, {
+        "timezone": "Asia/Shanghai", "people": people,
+        # mail to a loopback port nobody listens on: refused at once, never leaves this machine
+        "channels": [{"kind": "email", "id": "email", "host": "127.0.0.1", "port": smtp_port or free_port(),
+                      "security": "none", "sender": "schoolops@school.test"}],
+        "schedule": {"start": "2026-01-05", "rotation": [{"primary": on_duty[0], "backup": on_duty[1]}]}})

@@ -47,8 +47,9 @@ WEEK = dt.timedelta(days=7)
 class Role(enum.StrEnum):
     DIRECTOR = "director"  # 處室主任: major faults, progress reports; not technical
     ON_CALL = "on-call"  # may stand in the rotation
-    OPERATOR = "operator"
-    VIEWER = "viewer"
+    OPERATOR = "operator"  # IT staff: patrol rounds, maintenance windows, fault reports
+    VIEWER = "viewer"  # reads everything but the audit log; changes nothing
+    ADMIN = "admin"  # the system's administrator: everything, the audit log; a second factor on login
 
 
 class Contact(Struct, **Strict):

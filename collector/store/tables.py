@@ -364,3 +364,27 @@ asset_log = Table(  # lines of note per asset: agents' log watches, device traps
     Index("ix_asset_log_at", "at"),
     Index("ix_asset_log_asset_at", "asset", "at"),
 )
+
+logins = Table(  # a person's web login: the on-call file says who they are and their roles
+    "logins",
+    metadata,
+    Column("person", String(64), primary_key=True),
+    Column("password_hash", String(256), nullable=False),  # Argon2id
+    Column("totp_secret", LargeBinary),  # encrypted with the collector's secret key; None: no second factor
+    Column("totp_last_step", BigInteger),  # a TOTP code works once
+    Column("failed", Integer, nullable=False, server_default="0"),  # failed attempts in a row
+    Column("locked_until", Float),
+    Column("updated_at", Float, nullable=False),
+)
+
+sessions = Table(  # people logged in to the web pages; the cookie holds the id, the store its hash
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("person", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("second_factor_ok", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

@@ -6,9 +6,10 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from tests.support import Collector, cli, http_get
+from tests.support import Collector, cli, http_get, people_file
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -26,8 +27,9 @@ def call(collector: Collector, method: str, path: str, token: str | None, body: 
         return exc.code, json.loads(exc.read())
 
 
-def test_people_act_on_incidents_through_the_api(start_collector: Callable[..., Collector]) -> None:
-    collector = start_collector(extra={"incidents": {"tick_interval": "0.5s"}})
+def test_people_act_on_incidents_through_the_api(start_collector: Callable[..., Collector], tmp_path: Path) -> None:
+    people = people_file(tmp_path / "oncall.yaml", {"wang.oncall": ["on-call"], "liu.director": ["director"]})
+    collector = start_collector(extra={"incidents": {"tick_interval": "0.5s"}, "oncall_file": str(people)})
     token = cli("api-token", "create", "wang.oncall", "--config", str(collector.config_path)).stdout.strip()
 
     assert call(collector, "GET", "/api/v1/incidents", None)[0] == 401
@@ -86,7 +88,9 @@ def test_inventory_is_changed_through_the_api_and_applied_without_a_restart(
     threading.Thread(target=web.serve_forever, daemon=True).start()
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text("assets:\n  - {name: web-01, kind: server}\n")
-    collector = start_collector(extra={"inventory_file": str(inventory), "incidents": {"tick_interval": "0.5s"}})
+    people = people_file(tmp_path / "oncall.yaml", {"li.ops": ["admin"], "liu.director": ["director"]})
+    collector = start_collector(extra={"inventory_file": str(inventory), "incidents": {"tick_interval": "0.5s"},
+                                       "oncall_file": str(people)})
     token = cli("api-token", "create", "li.ops", "--config", str(collector.config_path)).stdout.strip()
     try:
         service = {"name": "library-portal", "kind": "service", "site": "library", "parents": ["web-01"],
