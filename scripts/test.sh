@@ -8,7 +8,7 @@ ensure_python
 # the real peers the tests start themselves (no daemon is started by installing them)
 apt_install snmpd snmp snmptrapd openssh-server openssh-client prometheus prometheus-alertmanager \
   chromium chromium-driver fonts-wqy-microhei
-ensure_venv collector,test
+ensure_venv collector,test,dashboards
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?

@@ -43,6 +43,7 @@ class Dispatcher:
         self.tick_interval = tick_interval
         self._sent: dict[str, deque[float]] = defaultdict(deque)
         self._wake = asyncio.Event()
+        self._registered = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -57,6 +58,9 @@ class Dispatcher:
         return channel.max_per_minute - len(window)
 
     async def tick(self) -> None:
+        if not self._registered:  # every channel's series exist from the start, not from its first message
+            await self.store.run(lambda c: outbox.register_channels(c, self.channels))  # type: ignore[attr-defined]
+            self._registered = True
         now = self.clock()
         items = await self.store.run(lambda c: outbox.pending(c, now))  # type: ignore[attr-defined]
         broken = await self.store.run(outbox.broken_channels)  # type: ignore[attr-defined]
@@ -138,6 +142,7 @@ class Dispatcher:
         logger.warning("notify_failed", id=item.id, channel=channel.id, permanent=exc.permanent, error=str(exc),
                        attempts=attempts)
         if exc.permanent:
+            outbox.update(conn, item.id, attempts=attempts)  # a failed attempt, counted like the retried ones
             if outbox.set_channel_broken(conn, channel.id, now, str(exc)):
                 self._raise_broken_channel_fault(conn, channel.id, str(exc), now)
             self._fall_back(conn, item, f"{channel.id} failed permanently: {exc}", now)

@@ -154,8 +154,12 @@ class Escalator:
                            address=address, kind=message.kind.value, severity=int(incident.severity),
                            language=message.language.value, subject=message.subject, text=message.text,
                            ack_url=ack_url, created_at=now)
+        boss = {person.id for person in directors(self.oncall)}
+        reached_director = any(reach.person is not None and reach.person.id in boss and reach.person.contacts
+                               for _, reach in reaches)
         q.add_event(conn, incident.id, now, "escalation", SYSTEM,
-                    f"{item.reason}: {', '.join(names) or 'nobody reachable'}", {"step": item.key, "kind": item.kind})
+                    f"{item.reason}: {', '.join(names) or 'nobody reachable'}",
+                    {"step": item.key, "kind": item.kind, "director": reached_director})
 
     def _message(self, conn: Connection, incident: q.IncidentRecord, faults: list[q.FaultRecord],
                  timeline: list[q.Event], item: escalation.Due, language: Language, ack_url: str | None,

@@ -7,6 +7,7 @@ insert that succeeds is the one that sends, so restarts and second collectors ne
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,12 @@ def use_link(conn: Connection, nonce: str, at: float) -> bool:
 def broken_channels(conn: Connection) -> dict[str, tuple[float, str]]:
     rows = conn.execute(sa.select(channel_state).where(channel_state.c.broken_since.is_not(None)))
     return {r.channel: (r.broken_since, r.reason or "") for r in rows}
+
+
+def register_channels(conn: Connection, channels: Iterable[str]) -> None:
+    """A row for each configured channel (not broken), so that its metrics exist before its first message."""
+    for channel in channels:
+        _insert_ignore(conn, channel_state, {"channel": channel, "broken_since": None, "reason": None})
 
 
 def set_channel_broken(conn: Connection, channel: str, at: float | None, reason: str | None) -> bool:
