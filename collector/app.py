@@ -72,6 +72,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app.cleanup_ctx.append(network_context)
     app.cleanup_ctx.append(runbook_context)
     app.cleanup_ctx.append(patrol_context)
+    app.cleanup_ctx.append(monthly_report_context)
     add_routes(app)
     api.add_routes(app)
     api_runbooks.add_routes(app)
@@ -171,6 +172,26 @@ async def patrol_context(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await service.stop()
+
+
+async def monthly_report_context(app: web.Application) -> AsyncIterator[None]:
+    """The director's monthly report, sent on the 1st of each month (once: a restart does not send it again)."""
+    from collector.reports.monthly import down_rules
+    from collector.reports.schedule import MonthlyReportService
+    from collector.runbooks.notices import RunbookNotices
+
+    oncall, escalation = app[ONCALL], app[ESCALATOR]
+    if oncall is None or escalation is None:  # no on-call file: nobody to send it to
+        yield
+        return
+    service = MonthlyReportService(
+        app[keys.STORE], oncall, RunbookNotices(oncall, escalation[0], escalation[1]),
+        checklists=app[CHECKLISTS], calendar=app[CALENDAR], down_rules=down_rules(app[RULES]))
+    task = asyncio.create_task(service.run(), name="monthly-report")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def send_patrol_summary(app: web.Application, run_id: int) -> None:

@@ -45,7 +45,8 @@ _HEADERS = {
 }
 NAV = (("/incidents", "nav.incidents", Permission.READ), ("/maintenance", "nav.maintenance", Permission.READ),
        ("/patrol", "nav.patrol", Permission.READ), ("/runbooks", "nav.runbooks", Permission.READ),
-       ("/people", "nav.people", Permission.READ), ("/audit", "nav.audit", Permission.AUDIT_READ))
+       ("/people", "nav.people", Permission.READ), ("/reports", "nav.reports", Permission.REPORTS),
+       ("/audit", "nav.audit", Permission.AUDIT_READ))
 Handler = Callable[[web.Request, "Viewer"], Awaitable[web.StreamResponse]]
 
 
@@ -512,6 +513,33 @@ async def people_page(request: web.Request, viewer: Viewer) -> web.StreamRespons
     return render(request, viewer, "people.html", duty=duty, shifts=week, people=people)
 
 
+@page(Permission.REPORTS)
+async def monthly_page(request: web.Request, viewer: Viewer) -> web.StreamResponse:
+    """The director's monthly report (default: last month; ?month=YYYY-MM), printable."""
+    from collector.app import CALENDAR, CHECKLISTS, RULES
+    from collector.notify.oncall import directors
+    from collector.reports import figures, monthly
+    from collector.store.monthly import month_data
+
+    oncall, now = _oncall(request.app), time.time()
+    tz = oncall.timezone if oncall is not None else "UTC"
+    month = request.query.get("month", "")[:7] or figures.previous_month(now, tz)
+    try:
+        start, end = figures.month_bounds(month, tz)
+    except ValueError as exc:
+        raise actions.InvalidInput(f"month: {exc}") from None
+    if start > now:
+        raise actions.InvalidInput(f"month: {month} has not begun yet")
+    bosses = {x.id for x in directors(oncall)} if oncall is not None else set()
+    rules = monthly.down_rules(request.app[RULES])
+    data = await request.app[keys.STORE].run(lambda c: month_data(c, start, end, as_of=now, directors=bosses,
+                                                                   down_rules=rules))
+    names = {x.id: x.name for x in getattr(oncall, "people", ())}
+    built = monthly.build(data, month=month, language=viewer.language, tz=tz, names=names,
+                          checklists=request.app[CHECKLISTS], calendar=request.app[CALENDAR])
+    return web.Response(text=monthly.to_html(built), content_type="text/html", headers=_HEADERS)
+
+
 def _audit_query(request: web.Request) -> tuple[str, str, int]:
     actor, action = request.query.get("actor", "")[:64].strip(), request.query.get("action", "")[:64].strip()
     try:
@@ -573,5 +601,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/runbooks", runbooks_page)
     r.add_post("/runbooks/runs/{id}/decide", runbook_decide)
     r.add_get("/people", people_page)
+    r.add_get("/reports", monthly_page)
     r.add_get("/audit", audit_page)
     r.add_get("/audit.csv", audit_csv)

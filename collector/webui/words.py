@@ -11,6 +11,7 @@ WORDS: dict[str, tuple[str, str, str]] = {
     "nav.patrol": ("Patrol", "巡检", "巡檢"),
     "nav.runbooks": ("Runbooks", "处置流程", "處置流程"),
     "nav.people": ("People", "人员与值班", "人員與值班"),
+    "nav.reports": ("Monthly report", "月度报告", "月度報告"),
     "nav.audit": ("Audit log", "审计日志", "稽核日誌"),
     "nav.logout": ("Log out", "退出", "登出"),
     "login.title": ("Log in", "登录", "登入"),

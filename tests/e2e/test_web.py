@@ -234,6 +234,9 @@ def test_the_director_reads_and_exports_the_audit_log(site: Collector) -> None:
     post(opener, f"{site.url}/login", {"person": "liu.director", "password": PASSWORD})
     status, _, page = get(opener, f"{site.url}/audit?action=login")
     assert status == 200 and "liu.director" in page
+    status, _, report = get(opener, f"{site.url}/reports")
+    assert status == 200 and "<table" in report and "@page" in report  # the printable monthly report
+    assert get(opener, f"{site.url}/reports?month=2999-01")[0] == 422
     status, _, text = get(opener, f"{site.url}/audit.csv?days=1")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert status == 200 and any(r["actor"] == "liu.director" and r["action"] == "login" for r in rows)
