@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.notify_peers import Mailbox, smtp_server
+from tests.ssh_peers import SSHD, Sshd
 from tests.support import Agent, Collector
 
 
@@ -65,3 +67,21 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     yield mountpoint
     subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback: (its mailbox, its port)."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """A real OpenSSH server on loopback (its own host key, a client key it accepts); a test module may
+    define its own ``sshd`` (e.g. with extra sshd_config lines)."""
+    if not Path(SSHD).exists():
+        pytest.skip("openssh-server missing: run scripts/test.sh")
+    server = Sshd(tmp_path / "sshd").start()
+    yield server
+    server.stop()

@@ -10,14 +10,13 @@ import re
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.notify_peers import HttpReceiver, Mailbox, Received, smtp_server
+from tests.notify_peers import HttpReceiver, Mailbox, Received
 from tests.support import Collector, cli, set_secret, wait_until
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -77,12 +76,6 @@ def fetch(url: str, method: str = "GET") -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with smtp_server() as server:
-        yield server
 
 
 def test_escalation_by_email_stops_at_a_one_click_acknowledgement(

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.notify_peers import Mailbox, smtp_server
-from tests.ssh_peers import SSHD, Sshd
+from tests.notify_peers import Mailbox
+from tests.ssh_peers import Sshd
 from tests.support import Agent, Collector, cli, faults_of, free_port, set_secret, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,12 +113,6 @@ def portal() -> Iterator[Portal]:
     server.close()
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with smtp_server() as server:
-        yield server
-
-
 def oncall(path: Path, smtp_port: int) -> Path:
     def person(pid: str, roles: list[str], language: str = "en") -> dict[str, Any]:
         return {"id": pid, "name": pid, "language": language, "roles": roles,
@@ -133,15 +127,6 @@ def oncall(path: Path, smtp_port: int) -> Path:
         "schedule": {"start": "2026-01-05", "rotation": [{"primary": "li.na", "backup": "chen.jie"}]},
     }))
     return path
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    if not Path(SSHD).exists():
-        pytest.skip("openssh-server missing: run scripts/test.sh")
-    server = Sshd(tmp_path / "sshd").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

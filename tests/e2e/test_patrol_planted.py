@@ -37,9 +37,9 @@ from PIL import Image
 from tests.browser import rendered_dom, screenshot
 from tests.e2e.test_patrol import oncall
 from tests.netns_peers import Switch, free_udp_port, ip, snmpd_event_config, switch_namespace
-from tests.notify_peers import Mailbox, smtp_server
+from tests.notify_peers import Mailbox
 from tests.probe_peers import expiring_tls_server
-from tests.ssh_peers import SSHD, Sshd
+from tests.ssh_peers import Sshd
 from tests.support import (
     Agent,
     Collector,
@@ -159,21 +159,6 @@ class Failing(BaseHTTPRequestHandler):
 def switch() -> Iterator[Switch]:
     with switch_namespace("pt") as made:
         yield made
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    if not Path(SSHD).exists():
-        pytest.skip("openssh-server missing: run scripts/test.sh")
-    server = Sshd(tmp_path / "sshd").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with smtp_server() as server:
-        yield server
 
 
 @pytest.fixture
