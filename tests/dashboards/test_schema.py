@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from jsonschema import Draft7Validator
 
 from tests.dashboards.shipped import ROOT, dashboards, panels, targets
 
-SCHEMAS = ROOT.parent / "shared" / "grafana-schema"
+# Grafana's published JSON Schemas (Apache 2.0, with their LICENSE and README), kept beside the tests
+# so that a clean clone validates the dashboards with nothing else present
+SCHEMAS = Path(__file__).resolve().parent / "grafana-schema"
 SHIPPED = dashboards()
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 GRAFANA_VARIABLES = {"__rate_interval", "__range", "__interval"}
