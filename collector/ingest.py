@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 import structlog
 from aiohttp import web
 
@@ -19,6 +20,7 @@ from collector.store import AgentToken, ApplyOutcome, IncomingReport, Store
 from schoolops.wire import ReportError, decode_report
 
 logger = structlog.get_logger("schoolops.ingest")
+_answer = msgspec.json.Encoder()
 
 ReportListener = Callable[[AssetView], Awaitable[None]]
 
@@ -39,6 +41,7 @@ class Ingest:
         self.clock = clock
         self.token_cache_seconds = token_cache_seconds
         self.listeners: list[ReportListener] = []  # rules and incidents subscribe here
+        self._accepted = {outcome: metrics.accepted.labels(result=outcome.value) for outcome in ApplyOutcome}
         self._tokens: dict[str, tuple[AgentToken, float]] = {}
 
     def _reject(self, status: int, code: str, reason: str, **context: object) -> web.Response:
@@ -97,7 +100,7 @@ class Ingest:
                 role=report.labels.role, tier=report.labels.tier, received_at=received_at, body=body,
             )
         )
-        self.metrics.accepted.labels(result=result.outcome.value).inc()
+        self._accepted[result.outcome].inc()
         self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         if result.outcome is ApplyOutcome.APPLIED:
             if result.missing:
@@ -109,7 +112,8 @@ class Ingest:
             logger.debug("report_applied", asset=report.asset, seq=report.seq, site=view.labels.site)
         else:
             logger.info("report_duplicate", asset=report.asset, seq=report.seq)
-        return web.json_response({"status": result.outcome.value, "seq": report.seq})
+        return web.Response(body=_answer.encode({"status": result.outcome.value, "seq": report.seq}),
+                            content_type="application/json")
 
     def _too_large(self, length: int | None) -> web.Response:
         size = f"{length} bytes" if length is not None else "the body"

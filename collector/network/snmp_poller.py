@@ -26,6 +26,7 @@ from collector.network.snmp import (
     SnmpError,
     _InternalError,
     poll,
+    prepare,
 )
 
 logger = structlog.get_logger("schoolops.snmp")
@@ -67,6 +68,7 @@ class SnmpPoller:
         self._changed = asyncio.Event()
         self._engines: dict[Credentials | None, hl.SnmpEngine] = {}
         self._engine_loop: asyncio.AbstractEventLoop | None = None
+        self._prepared: set[SnmpTarget] = set()  # registered with their engine (see collector.network.snmp.prepare)
         self.last_cycle_seconds: float | None = None
         self.cycles_total = 0
         self.overruns_total = 0
@@ -75,6 +77,7 @@ class SnmpPoller:
     def set_targets(self, targets: Iterable[SnmpTarget]) -> None:
         """Replace the fleet (inventory reloaded); devices that stay keep their counters and cadence."""
         self._targets = {t.asset: t for t in targets}
+        self._prepared &= set(self._targets.values())
         for table in (self._states, self._next_due, self._outcomes):
             for gone in set(table) - set(self._targets):
                 del table[gone]
@@ -89,7 +92,7 @@ class SnmpPoller:
         """
         loop = asyncio.get_running_loop()
         if self._engine_loop is not loop:  # engines of a finished loop cannot be used (or closed) here
-            self._engines, self._engine_loop = {}, loop
+            self._engines, self._engine_loop, self._prepared = {}, loop, set()
         key = None if credentials is None or credentials.community is not None else credentials
         if key not in self._engines:
             self._engines[key] = hl.SnmpEngine()
@@ -99,7 +102,7 @@ class SnmpPoller:
         """Close every engine's dispatcher (its UDP socket and timer)."""
         for engine in self._engines.values():
             engine.close_dispatcher()
-        self._engines, self._engine_loop = {}, None
+        self._engines, self._engine_loop, self._prepared = {}, None, set()
 
     async def poll_once(self, targets: Iterable[SnmpTarget] | None = None) -> dict[str, PollResult]:
         """Poll ``targets`` (default: the whole fleet) once, concurrently, as one cycle."""
@@ -133,6 +136,10 @@ class SnmpPoller:
 
     async def _cycle(self, batch: list[SnmpTarget]) -> list[PollResult]:
         started = self._monotonic()
+        new = [t for t in batch if t not in self._prepared]
+        if new:  # every new device registered before the first request goes out
+            await asyncio.gather(*(prepare(self.engine(t.credentials), t.address, t.config, t.credentials) for t in new))
+            self._prepared.update(new)
         results = await asyncio.gather(*(self._poll_target(t) for t in batch))
         self.last_cycle_seconds = self._monotonic() - started
         self.cycles_total += 1

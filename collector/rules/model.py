@@ -20,6 +20,7 @@ Kinds:
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import string
 from typing import Annotated, Any, Literal, TypeAlias
@@ -93,9 +94,9 @@ class ThresholdRule(_Rule, tag="threshold", frozen=True):
     recovery: float | None = None  # default: the least severe level's threshold
     for_: Seconds = field(default=Seconds(0), name="for")
 
-    def ordered_levels(self) -> list[tuple[Severity, float]]:
+    def ordered_levels(self) -> tuple[tuple[Severity, float], ...]:
         """(severity, threshold), most severe first."""
-        return sorted(((Severity.parse(name), value) for name, value in self.levels.items()), key=lambda p: p[0])
+        return _ordered_levels(tuple(self.levels.items()))
 
     def recovery_level(self) -> float:
         """Where a firing finding clears; never inside the firing range, even after stacked overrides."""
@@ -105,6 +106,12 @@ class ThresholdRule(_Rule, tag="threshold", frozen=True):
 
     def crosses(self, value: float, threshold: float) -> bool:
         return value >= threshold if self.direction == "above" else value <= threshold
+
+
+@functools.lru_cache(maxsize=4096)
+def _ordered_levels(levels: tuple[tuple[str, float], ...]) -> tuple[tuple[Severity, float], ...]:
+    # every report evaluates every threshold rule: parse and sort each distinct set of levels once
+    return tuple(sorted(((Severity.parse(name), value) for name, value in levels), key=lambda p: p[0]))
 
 
 class AbsenceRule(_Rule, tag="absence", frozen=True):

@@ -1,7 +1,11 @@
 """The SQL store: SQLAlchemy Core over SQLite (WAL) today, PostgreSQL through the same queries later.
 
-SQLAlchemy's engine is blocking, so every call runs on one dedicated worker thread: a report costs
-one thread hop and one transaction, and SQLite never sees two writers from this process.
+SQLAlchemy's engine is blocking, so every call runs on one dedicated worker thread, and SQLite never
+sees two writers from this process. Reports are applied in groups: those that arrive while the
+worker is busy are applied together, in one transaction and one thread hop, when it is free
+(group commit) — each caller still gets its own result only after the commit. The statements of
+the report path are built once, with bind parameters, so a report costs SQL rather than
+statement construction.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from collector.store.tables import agent_tokens, api_tokens, asset_latest, asset
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_GROUP = 256  # reports applied in one transaction at most
 
 
 def sqlite_url(path: Path) -> str:
@@ -52,6 +57,8 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._pending: list[tuple[IncomingReport, asyncio.Future[ApplyResult]]] = []
+        self._applying: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
@@ -90,12 +97,39 @@ class SqlStore:
             return fn(conn)
 
     async def close(self) -> None:
+        if self._applying is not None:  # reports already taken in are applied (and answered) first
+            await asyncio.gather(self._applying, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.dispose)
         self._executor.shutdown(wait=True)
 
     # --- reports ------------------------------------------------------------------------------
     async def apply_report(self, report: IncomingReport) -> ApplyResult:
-        return await self._run(lambda conn: apply_report(conn, report))
+        """Apply ``report`` in the next group transaction; returns once that transaction committed."""
+        future: asyncio.Future[ApplyResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((report, future))
+        if self._applying is None or self._applying.done():
+            self._applying = asyncio.create_task(self._apply_pending(), name="store-apply-reports")
+        return await future
+
+    async def _apply_pending(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            try:
+                results = await self._run(lambda conn, g=group: [apply_report(conn, report) for report, _ in g])  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - one bad report must not fail the others: apply each alone
+                for report, future in group:
+                    try:
+                        result = await self._run(lambda conn, r=report: apply_report(conn, r))  # type: ignore[misc]
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller, who answers 5xx
+                        if not future.done():
+                            future.set_exception(exc)
+                    else:
+                        if not future.done():
+                            future.set_result(result)
+                continue
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():  # the caller may have gone (request cancelled)
+                    future.set_result(result)
 
     async def latest_reports(self) -> list[LatestReport]:
         def query(conn: Connection) -> list[LatestReport]:
@@ -154,17 +188,50 @@ def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) ->
     return conn.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
 
 
+# The report path's statements, built once: executing them costs SQL, not statement construction.
+# (Bind names differ from column names: SQLAlchemy reserves those for the SET clause.)
+_STREAM = (report_streams.c.asset == sa.bindparam("b_asset")) & (report_streams.c.stream == sa.bindparam("b_stream"))
+_STREAM_LAST_SEQ = sa.select(report_streams.c.last_seq).where(_STREAM)
+_STREAM_ADVANCE = (
+    report_streams.update()
+    .where(_STREAM & (report_streams.c.last_seq == sa.bindparam("b_expected")))
+    .values(last_seq=sa.bindparam("b_seq"), applied=report_streams.c.applied + 1,
+            missing=report_streams.c.missing + sa.bindparam("b_missing"), last_seen=sa.bindparam("b_at"))
+)
+_STREAM_DUPLICATE = report_streams.update().where(_STREAM).values(duplicates=report_streams.c.duplicates + 1)
+_FIRST_STREAM = sa.select(sa.func.count()).where(report_streams.c.asset == sa.bindparam("b_asset"))
+
+
+def _agent_label(column: sa.Column[Any], value: str) -> sa.Case[Any]:
+    """An agent's label applies unless the inventory owns the asset's labels."""
+    return sa.case((assets.c.labels_source == "agent", sa.bindparam(value)), else_=column)
+
+
+_ASSET_REPORTED = (
+    assets.update()
+    .where(assets.c.name == sa.bindparam("b_asset"))
+    .values(last_report_at=sa.bindparam("b_at"), site=_agent_label(assets.c.site, "b_site"),
+            role=_agent_label(assets.c.role, "b_role"), tier=_agent_label(assets.c.tier, "b_tier"))
+)
+_LATEST_REPLACE = (
+    asset_latest.update()
+    .where(asset_latest.c.asset == sa.bindparam("b_asset"))
+    .values(stream=sa.bindparam("b_stream"), seq=sa.bindparam("b_seq"), received_at=sa.bindparam("b_at"),
+            body=sa.bindparam("b_body"))
+)
+
+
 def apply_report(conn: Connection, report: IncomingReport) -> ApplyResult:
     """Apply a report unless its (asset, stream, seq) is not newer than the stream's high-water mark.
 
     Compare-and-set throughout, so two collectors racing on the same report apply it once: the
     loser counts a duplicate and writes nothing else.
     """
-    key = (report_streams.c.asset == report.asset) & (report_streams.c.stream == report.stream)
-    counts = sa.select(report_streams.c.last_seq).where(key)
-    row = conn.execute(counts).one_or_none()
+    key = {"b_asset": report.asset, "b_stream": report.stream}
+    row = conn.execute(_STREAM_LAST_SEQ, key).one_or_none()
     if row is None:
-        missing = report.seq - 1 if _stream_is_first(conn, report.asset) else 0
+        first = conn.execute(_FIRST_STREAM, {"b_asset": report.asset}).scalar_one() == 0
+        missing = report.seq - 1 if first else 0
         if _insert_ignore(conn, report_streams, {
             "asset": report.asset, "stream": report.stream, "last_seq": report.seq, "applied": 1, "duplicates": 0,
             "missing": missing, "first_seen": report.received_at, "last_seen": report.received_at,
@@ -172,50 +239,40 @@ def apply_report(conn: Connection, report: IncomingReport) -> ApplyResult:
             _register_asset(conn, report)
             _upsert_latest(conn, report)
             return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
-        row = conn.execute(counts).one()  # another writer created the stream first
+        row = conn.execute(_STREAM_LAST_SEQ, key).one()  # another writer created the stream first
     if report.seq > row.last_seq:
         missing = report.seq - row.last_seq - 1
-        moved = conn.execute(
-            report_streams.update()
-            .where(key & (report_streams.c.last_seq == row.last_seq))
-            .values(
-                last_seq=report.seq, applied=report_streams.c.applied + 1,
-                missing=report_streams.c.missing + missing, last_seen=report.received_at,
-            )
-        ).rowcount
+        moved = conn.execute(_STREAM_ADVANCE, {**key, "b_expected": row.last_seq, "b_seq": report.seq,
+                                               "b_missing": missing, "b_at": report.received_at}).rowcount
         if moved == 1:
             _register_asset(conn, report)
             _upsert_latest(conn, report)
             return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
-    conn.execute(report_streams.update().where(key).values(duplicates=report_streams.c.duplicates + 1))
+    conn.execute(_STREAM_DUPLICATE, key)
     return ApplyResult(ApplyOutcome.DUPLICATE)
 
 
-def _stream_is_first(conn: Connection, asset: str) -> bool:
-    """A new stream of a known asset means the agent's state was reset: its seq restarts, nothing is missing."""
-    return conn.execute(sa.select(sa.func.count()).where(report_streams.c.asset == asset)).scalar_one() == 0
-
-
 def _register_asset(conn: Connection, report: IncomingReport) -> None:
-    registered = _insert_ignore(conn, assets, {
+    seen = conn.execute(_ASSET_REPORTED, {"b_asset": report.asset, "b_at": report.received_at, "b_site": report.site,
+                                          "b_role": report.role, "b_tier": report.tier}).rowcount
+    if seen:
+        return
+    if not _insert_ignore(conn, assets, {
         "name": report.asset, "kind": "server", "site": report.site, "role": report.role, "tier": report.tier,
         "labels_source": "agent", "parents": "[]", "created_at": report.received_at,
         "updated_at": report.received_at, "last_report_at": report.received_at,
-    })
-    if registered:
-        return
-    conn.execute(assets.update().where(assets.c.name == report.asset).values(last_report_at=report.received_at))
-    conn.execute(  # an agent's labels apply unless the inventory owns the asset
-        assets.update()
-        .where((assets.c.name == report.asset) & (assets.c.labels_source == "agent"))
-        .values(site=report.site, role=report.role, tier=report.tier)
-    )
+    }):  # another writer registered it meanwhile
+        _register_asset(conn, report)
 
 
 def _upsert_latest(conn: Connection, report: IncomingReport) -> None:
-    values = {"stream": report.stream, "seq": report.seq, "received_at": report.received_at, "body": report.body}
-    if not _insert_ignore(conn, asset_latest, {"asset": report.asset, **values}):
-        conn.execute(asset_latest.update().where(asset_latest.c.asset == report.asset).values(**values))
+    values = {"b_asset": report.asset, "b_stream": report.stream, "b_seq": report.seq, "b_at": report.received_at,
+              "b_body": report.body}
+    if conn.execute(_LATEST_REPLACE, values).rowcount:
+        return
+    if not _insert_ignore(conn, asset_latest, {"asset": report.asset, "stream": report.stream, "seq": report.seq,
+                                               "received_at": report.received_at, "body": report.body}):
+        conn.execute(_LATEST_REPLACE, values)
 
 
 def list_streams(conn: Connection, asset: str | None = None) -> list[ReportStream]:
