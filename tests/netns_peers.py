@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,12 +77,6 @@ def switch_namespace(prefix: str) -> Iterator[Switch]:
         ip("netns", "del", pc, check=False)
         ip("netns", "del", name, check=False)  # removes the interfaces inside, and so the veth pairs
         ip("link", "del", host_if, check=False)
-
-
-def free_udp_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def snmpd_event_config(path: Path, *, agent_address: str, community: str, allowed_from: str, trap_sink: str,

@@ -33,6 +33,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
     """Poll until ``predicate()`` is truthy; bounded in time (and so in count)."""
     deadline = time.monotonic() + timeout
@@ -280,15 +286,17 @@ def faults_of(collector: Collector, asset: str) -> list[dict[str, Any]]:
     return out
 
 
-def people_file(path: Path, roles: dict[str, list[str]], *, language: str = "en", smtp_port: int | None = None) -> Path:
-    """A minimal on-call file naming people and their roles, mailed at ``smtp_port`` on loopback. The rotation
+def people_file(path: Path, roles: dict[str, list[str]], *, language: str = "en", languages: dict[str, str] | None = None,
+                smtp_port: int | None = None) -> Path:
+    """A minimal on-call file naming people and their roles (``languages``: a person's own, else ``language``),
+    mailed at ``smtp_port`` on loopback. The rotation
     takes the first two on-call people; a stand-in ("stand.in", on-call) fills a missing one."""
     roles = dict(roles)
     on_duty = [pid for pid, r in roles.items() if "on-call" in r]
     for n in range(len(on_duty), 2):
         roles[f"stand.in{n or ''}"] = ["on-call"]
         on_duty.append(f"stand.in{n or ''}")
-    people = [{"id": pid, "name": pid, "language": language, "roles": list(r),
+    people = [{"id": pid, "name": pid, "language": (languages or {}).get(pid, language), "roles": list(r),
                "contacts": [{"channel": "email", "address": f"{pid}@school.test"}]} for pid, r in roles.items()]
     return write_yaml(path, {
         "timezone": "Asia/Shanghai", "people": people,

@@ -36,13 +36,21 @@ def report_link(base_url: str, key: bytes, run_id: int, language: str, now: floa
     return f"{base_url.rstrip('/')}{PATH.format(run_id=run_id)}?{query}"
 
 
+async def build_for(app: web.Application, run_id: int, language: str) -> report.PatrolReport:
+    """The report of a stored run in ``language``, people named as the on-call file names them; NoReport
+    when there is no such run or its checklist is gone."""
+    from collector.app import CHECKLISTS, ONCALL
+
+    inputs = await app[keys.STORE].run(lambda c: report_inputs(c, run_id))
+    names = {person.id: person.name for person in getattr(app[ONCALL], "people", ())}
+    return build_report(inputs, app[CHECKLISTS], names, language)
+
+
 def _refuse(status: int, reason: str) -> web.Response:
     return ackweb.page("schoolops", f"<h1>無法打開報告 · Cannot open the report</h1><p>{html.escape(reason)}</p>", status)
 
 
 async def show(request: web.Request) -> web.Response:
-    from collector.app import CHECKLISTS, ONCALL
-
     try:
         run_id, expires = int(request.match_info["run_id"]), int(request.query.get("expires", ""))
     except ValueError:
@@ -55,10 +63,7 @@ async def show(request: web.Request) -> web.Response:
     if time.time() >= expires:
         return _refuse(410, "this link has expired: use 'schoolops patrol show N --format html' instead")
     try:
-        inputs = await request.app[keys.STORE].run(lambda c: report_inputs(c, run_id))
-        oncall = request.app[ONCALL]
-        names = {person.id: person.name for person in oncall.people} if oncall is not None else {}  # type: ignore[attr-defined]
-        built = build_report(inputs, request.app[CHECKLISTS], names, language)
+        built = await build_for(request.app, run_id, language)
     except NoReport as exc:
         return _refuse(404, str(exc))
     return web.Response(text=report.to_html(built), content_type="text/html", headers={

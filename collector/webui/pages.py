@@ -411,13 +411,11 @@ async def patrol_page(request: web.Request, viewer: Viewer) -> web.StreamRespons
 
 
 async def _patrol_report(request: web.Request, viewer: Viewer, run_id: int) -> Any:
-    from collector.app import CHECKLISTS
-    from collector.patrol.records import NoReport, build_report, report_inputs
+    from collector.patrol.records import NoReport
+    from collector.patrol.reportweb import build_for
 
-    names = {x.id: x.name for x in getattr(_oncall(request.app), "people", ())}
     try:
-        inputs = await request.app[keys.STORE].run(lambda c: report_inputs(c, run_id))
-        return build_report(inputs, request.app[CHECKLISTS], names, viewer.language)
+        return await build_for(request.app, run_id, viewer.language)
     except NoReport as exc:
         raise actions.IncidentNotFound(str(exc)) from None
 

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from collector.network.config import SnmpConfig
 from collector.network.snmp import Credentials, PollResult
 from collector.network.snmp_poller import SnmpPoller, SnmpTarget
 from schoolops.units import Seconds
+from tests.support import free_udp_port
 
 pytestmark = pytest.mark.peers
 
@@ -44,12 +44,6 @@ def in_rate(i: int) -> int:
 
 def out_rate(i: int) -> int:
     return 50_000 * (i + 1)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def snmprec(i: int, wrap_at: float) -> str:

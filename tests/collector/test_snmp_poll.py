@@ -30,6 +30,7 @@ from collector.network.snmp import (
 )
 from collector.network.snmp_poller import SnmpPoller, SnmpTarget
 from schoolops.units import Seconds
+from tests.support import free_udp_port
 
 pytestmark = pytest.mark.peers
 
@@ -39,12 +40,6 @@ USERS = {  # name: (auth protocol, auth key, priv protocol, priv key) as snmpd.c
     "v3sha256": ("SHA-256", "authpass-256", "AES-256", "privpass-256"),
     "v3sha1aes256": ("SHA", "authpass-1aes", "AES-256", "privpass-1aes"),  # AES-256 key extension matters here
 }
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Snmpd:

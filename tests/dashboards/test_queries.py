@@ -25,10 +25,21 @@ import pytest
 import yaml
 
 from tests.dashboards.shipped import DEPLOY, ROOT, dashboards, targets
-from tests.e2e.test_network import free_udp_port, start_snmpd
 from tests.notify_peers import Mailbox, smtp_server
 from tests.probe_peers import expiring_tls_server
-from tests.support import Agent, Collector, Process, cli, free_port, http_get, set_secret, wait_until, write_yaml
+from tests.snmp_peers import start_snmpd
+from tests.support import (
+    Agent,
+    Collector,
+    Process,
+    cli,
+    free_port,
+    free_udp_port,
+    http_get,
+    set_secret,
+    wait_until,
+    write_yaml,
+)
 
 pytestmark = pytest.mark.peers
 

@@ -223,7 +223,10 @@ def test_a_p2_cannot_be_closed_without_rca_and_a_preventive_measure(collector: C
     assert detail["acknowledged_by"] == "wang.oncall" and detail["owner"] == "wang.oncall"
     assert detail["measures"][0]["owner"] == "facilities.chen"
     kinds = [e["kind"] for e in detail["timeline"]]
-    assert kinds[-5:] == ["resolve", "rca", "measure", "review", "close"]
+    # the people's steps in order; the collector's own events (an escalation step, a cleared fault) may
+    # land between them when the machine is busy
+    steps = [k for k in kinds if k in ("ack", "acknowledge", "resolve", "rca", "measure", "review", "close")]
+    assert steps[-5:] == ["resolve", "rca", "measure", "review", "close"], kinds
 
     # the measure is tracked until done
     open_measures = json.loads(cli("measures", "list", "--json", "--config", config).stdout)

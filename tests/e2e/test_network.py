@@ -17,31 +17,20 @@ import pytest
 import yaml
 
 from tests.probe_peers import expiring_tls_server
-from tests.support import Collector, Process, cli, faults_of, metric_value, set_secret, wait_until
+from tests.snmp_peers import start_snmpd
+from tests.support import (
+    Collector,
+    cli,
+    faults_of,
+    free_udp_port,
+    metric_value,
+    set_secret,
+    wait_until,
+)
 
 pytestmark = pytest.mark.peers
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = "overrides:\n  - rule: probe_failed\n    set: {for: 0s}\n"
-
-
-def free_udp_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_snmpd(directory: Path, port: int) -> Process:
-    directory.mkdir(parents=True, exist_ok=True)
-    conf = directory / "snmpd.conf"
-    conf.write_text(f"agentAddress udp:127.0.0.1:{port}\nengineID schoolops-test\nrocommunity public-e2e 127.0.0.1\n"
-                    "dontLogTCPWrappersConnects yes\n")
-    process = Process(["/usr/sbin/snmpd", "-f", "-C", "-c", str(conf), "-Lf", str(directory / "snmpd.log"),
-                       "-p", str(directory / "snmpd.pid"), "-m", "", "-I", "-smux"], directory / "snmpd.out",
-                      env={**os.environ, "SNMP_PERSISTENT_DIR": str(directory), "MIBS": ""})
-    process.start()
-    return process
 
 
 @pytest.fixture

@@ -29,8 +29,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.netns_peers import Switch, free_udp_port, ip, snmpd_event_config, switch_namespace
-from tests.support import Collector, Process, faults_of, metric_value, set_secret, wait_until
+from tests.netns_peers import Switch, ip, snmpd_event_config, switch_namespace
+from tests.support import (
+    Collector,
+    Process,
+    faults_of,
+    free_udp_port,
+    metric_value,
+    set_secret,
+    wait_until,
+)
 
 pytestmark = pytest.mark.peers
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import yaml
 
 from tests.notify_peers import Mailbox
 from tests.ssh_peers import Sshd
-from tests.support import Agent, Collector, cli, faults_of, free_port, set_secret, wait_until
+from tests.support import Agent, Collector, cli, faults_of, free_port, people_file, set_secret, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,20 +113,12 @@ def portal() -> Iterator[Portal]:
     server.close()
 
 
-def oncall(path: Path, smtp_port: int) -> Path:
-    def person(pid: str, roles: list[str], language: str = "en") -> dict[str, Any]:
-        return {"id": pid, "name": pid, "language": language, "roles": roles,
-                "contacts": [{"channel": "email", "address": f"{pid}@school.test"}]}
+PEOPLE = {"li.na": ["on-call"], "chen.jie": ["on-call"], "liu.director": ["director"]}
 
-    path.write_text(yaml.safe_dump({
-        "timezone": "Asia/Shanghai",
-        "channels": [{"kind": "email", "id": "email", "host": "127.0.0.1", "port": smtp_port, "security": "none",
-                      "sender": "schoolops@school.test"}],
-        "people": [person("li.na", ["on-call"]), person("chen.jie", ["on-call"]),
-                   person("liu.director", ["director"], "zh-CN")],
-        "schedule": {"start": "2026-01-05", "rotation": [{"primary": "li.na", "backup": "chen.jie"}]},
-    }))
-    return path
+
+def oncall(path: Path, smtp_port: int) -> Path:
+    """Two on-call people (en) and the director (zh-CN), mailed at the test's SMTP server."""
+    return people_file(path, PEOPLE, languages={"liu.director": "zh-CN"}, smtp_port=smtp_port)
 
 
 @pytest.fixture

@@ -35,8 +35,7 @@ import yaml
 from PIL import Image
 
 from tests.browser import rendered_dom, screenshot
-from tests.e2e.test_patrol import oncall
-from tests.netns_peers import Switch, free_udp_port, ip, snmpd_event_config, switch_namespace
+from tests.netns_peers import Switch, ip, snmpd_event_config, switch_namespace
 from tests.notify_peers import Mailbox
 from tests.probe_peers import expiring_tls_server
 from tests.ssh_peers import Sshd
@@ -47,8 +46,10 @@ from tests.support import (
     cli,
     faults_of,
     free_port,
+    free_udp_port,
     http_get,
     metric_value,
+    people_file,
     set_secret,
     wait_until,
 )
@@ -242,7 +243,9 @@ def test_a_patrol_over_real_peers_reports_exactly_the_planted_problems(
     trap_port = free_udp_port(switch.host_ip)
     collector = Collector(tmp_path / "collector", extra={
         "runbooks": {"dir": str(runbooks)}, "patrol": {"tick_interval": "0.5s"}, "inventory_file": str(inventory),
-        "oncall_file": str(oncall(tmp_path / "oncall.yaml", smtp[1])), "incidents": {"tick_interval": "0.5s"},
+        "oncall_file": str(people_file(tmp_path / "oncall.yaml", {"li.na": ["on-call"], "chen.jie": ["on-call"],
+                                                                 "liu.director": ["director"]},
+                                       languages={"liu.director": "zh-CN"}, smtp_port=smtp[1])), "incidents": {"tick_interval": "0.5s"},
         "network": {"trap_host": switch.host_ip, "trap_port": trap_port}})
     set_secret(collector, "snmp.sw", COMMUNITY)
     set_secret(collector, "ssh.servers", sshd.client_key)

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -46,6 +45,7 @@ from tests.support import (
     Collector,
     Process,
     cli,
+    free_udp_port,
     metric_value,
     set_secret,
     wait_until,
@@ -119,12 +119,6 @@ def switches() -> Iterator[Callable[[str], FakeDeviceServer]]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Snmpd:
