@@ -136,7 +136,7 @@ def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
             g("node_hwmon_temp_crit_celsius", "Hardware monitor for temperature (crit).", t.critical, chip=t.chip, sensor=t.sensor)
     for p in r.processes or ():
         g("schoolops_process_running", "1 if at least one watched process is running.", int(p.running), process=p.name)
-        g("schoolops_process_count", "Number of processes matching the watch.", p.count, process=p.name)
+        g("schoolops_processes", "Number of running processes matching the watch.", p.count, process=p.name)
         c("schoolops_process_cpu_seconds", "CPU seconds of the matching processes.", p.cpu_seconds, process=p.name)
         g("schoolops_process_resident_memory_bytes", "Resident memory of the matching processes.", p.rss_bytes, process=p.name)
     for port in r.ports or ():
@@ -144,7 +144,7 @@ def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
           port=str(port.port), name=port.name or "")
     for f in r.files or ():
         g("schoolops_file_fresh", "1 if the newest file is younger than its limit.", int(f.fresh), check=f.name)
-        g("schoolops_file_count", "Files matching the freshness check.", f.count, check=f.name)
+        g("schoolops_files", "Files matching the freshness check.", f.count, check=f.name)
         if f.newest_age_seconds is not None:
             g("schoolops_file_newest_age_seconds", "Age of the newest matching file.", f.newest_age_seconds, check=f.name)
     for lw in r.logs or ():
@@ -177,7 +177,7 @@ def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
         if p.status is not None:
             g("schoolops_probe_http_status", "The HTTP status an http probe got.", p.status, **lb)
         if p.days_left is not None:
-            g("schoolops_probe_tls_days_left", "Days until the probed certificate expires.", p.days_left, **lb)
+            g("schoolops_probe_tls_expiry_seconds", "Seconds until the probed certificate expires.", p.days_left * 86400, **lb)
     for cmd in r.commands or ():
         g("schoolops_check_status", "Plugin status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", int(cmd.status), check=cmd.name)
         g("schoolops_check_duration_seconds", "Seconds the plugin ran.", cmd.duration_seconds, check=cmd.name)

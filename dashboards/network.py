@@ -81,9 +81,9 @@ def build() -> Board:
                           mappings=value_text({"1": ("up", GREEN), "0": ("failing", RED)})), w=8)
     board.add(line_panel("Response time", "How long each probe took to answer.", "s",
                          q(f"schoolops_probe_duration_seconds{{{SITE}}}", "{{asset}} {{probe}}"), minimum=0), w=8)
-    board.add(bar_panel("Certificates: days left", "Days until each probed TLS certificate expires. 證書到期。", "d",
-                        now(f"schoolops_probe_tls_days_left{{{SITE}}}", "{{asset}} {{probe}}"),
-                        steps=[(None, RED), (3, ORANGE), (14, GREEN)]), w=8)
+    board.add(bar_panel("Certificates: time left", "Time until each probed TLS certificate expires. 證書到期。", "s",
+                        now(f"schoolops_probe_tls_expiry_seconds{{{SITE}}}", "{{asset}} {{probe}}"),
+                        steps=[(None, RED), (3 * 86400, ORANGE), (14 * 86400, GREEN)]), w=8)
     board.add(line_panel("HTTP status", "The status code each HTTP probe got.", "none",
                          q(f"schoolops_probe_http_status{{{SITE}}}", "{{asset}} {{probe}}")), w=24, h=6)
     return board

@@ -100,7 +100,7 @@ def build() -> Board:
 
     board.row("Processes and services")
     board.add(table_panel("Watched processes", "Processes the agent watches and how many are running "
-                          "(0: not running).", "none", rows(f"schoolops_process_count{{{S}}}"),
+                          "(0: not running).", "none", rows(f"schoolops_processes{{{S}}}"),
                           columns={"asset": "Server", "process": "Process", "Value": "Running"},
                           steps=[(None, RED), (1, GREEN)]), w=8)
     board.add(line_panel("Process CPU", "CPU used by the watched processes (1 = one core).", "percentunit",

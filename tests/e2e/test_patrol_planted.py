@@ -286,7 +286,7 @@ def test_a_patrol_over_real_peers_reports_exactly_the_planted_problems(
                    timeout=30, what="port1 polled down")
         wait_until(lambda: metric_value(collector.metrics(), "schoolops_probe_http_status", asset="portal",
                                         probe="home") == 500, timeout=30, what="the portal's 500 probed")
-        wait_until(lambda: metric_value(collector.metrics(), "schoolops_probe_tls_days_left", asset="portal",
+        wait_until(lambda: metric_value(collector.metrics(), "schoolops_probe_tls_expiry_seconds", asset="portal",
                                         probe="cert") is not None, timeout=30, what="the certificate probed")
 
         # --- the patrol, started by hand, with its progress on the terminal
