@@ -72,6 +72,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     app.cleanup_ctx.append(network_context)
     app.cleanup_ctx.append(runbook_context)
     app.cleanup_ctx.append(patrol_context)
+    app.cleanup_ctx.append(upgrade_context)
     app.cleanup_ctx.append(monthly_report_context)
     add_routes(app)
     api.add_routes(app)
@@ -167,6 +168,43 @@ async def patrol_context(app: web.Application) -> AsyncIterator[None]:
         metrics.record(run, results)
     await service.start()
     task = asyncio.create_task(service.run(), name="patrol")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await service.stop()
+
+
+async def upgrade_context(app: web.Application) -> AsyncIterator[None]:
+    """Upgrades: approvals asked and lapsing, requests carried out through the runbooks' transports."""
+    from collector.patrol.runner import PatrolRunner
+    from collector.runbooks.notices import RunbookNotices
+    from collector.upgrades.runner import UpgradeRunner
+    from collector.upgrades.service import UpgradeService, send_report
+
+    settings = app[keys.SETTINGS]
+    store = app[keys.STORE]
+    runbooks = app[RUNBOOK_SERVICE]
+    escalation = app[ESCALATOR]
+    notices = RunbookNotices(app[ONCALL], escalation[0] if escalation else None,
+                             escalation[1] if escalation else (lambda: None))
+    checks = PatrolRunner(store, app[keys.FLEET], app[keys.ENGINE], app[CHECKLISTS],
+                          entries=lambda: runbooks.entries, secret=runbooks.secret,  # type: ignore[attr-defined]
+                          snmp_get=runbooks.snmp_get, cli_slots=runbooks.cli_slots)  # type: ignore[attr-defined]
+    network = app.get(NETWORK)
+    timezone = app[ONCALL].timezone if app[ONCALL] is not None else "Asia/Shanghai"
+
+    async def done(upgrade_id: int) -> None:
+        await send_report(store, notices, upgrade_id, timezone=timezone)
+
+    runner = UpgradeRunner(store, runbooks, app[keys.FLEET], checks, notices,  # type: ignore[arg-type]
+                           entries=lambda: runbooks.entries,  # type: ignore[attr-defined]
+                           back_up=network.back_up if network is not None else None,  # type: ignore[attr-defined]
+                           on_done=done)
+    service = UpgradeService(store, runner, notices, timezone=timezone,
+                             tick_interval=float(settings.runbooks.tick_interval))
+    await service.start()
+    task = asyncio.create_task(service.run(), name="upgrades")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

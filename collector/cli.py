@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    from collector import cli_admin, cli_incidents, cli_inventory, cli_oncall, cli_patrol, cli_reports, cli_runbooks, cli_users
+    from collector import cli_admin, cli_incidents, cli_inventory, cli_oncall, cli_patrol, cli_reports, cli_runbooks, cli_upgrades, cli_users
 
     incidents = cli_incidents.register(sub, command)
     cli_admin.register(sub, command, incidents)
@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_inventory.register_backups(sub, command)
     cli_runbooks.register(sub, command)
     cli_patrol.register(sub, command)
+    cli_upgrades.register(sub, command)
     cli_users.register(sub, command)
     cli_reports.register(sub, command)
 

@@ -150,6 +150,37 @@ class PatrolRunner:
                                  severity=known.base_severity, value=None, summary=known.summary, since=self.clock())
             await self.engine.on_event(fault, clears=True)
 
+    def target(self, asset: str) -> Target | None:
+        """``asset`` as items see it: from the fleet (an agent, a poller) or, failing that, the inventory."""
+        found = next((t for t in self._targets() if t.name == asset), None)
+        entry = self.entries().get(asset)
+        if found is not None or entry is None:
+            return found
+        facts = {"name": asset, "kind": entry.kind, "site": entry.site or "", "role": entry.role or "",
+                 "tier": str(entry.tier), **{f"labels.{k}": v for k, v in entry.labels.items()}}
+        return Target(asset, facts, entry)
+
+    async def check_asset(self, asset: str) -> list[tuple[str, j.Finding]]:
+        """Every automated item of every checklist that applies to ``asset``, checked now: an upgrade's
+        pre- and post-checks. Each finding comes with ``checklist/item``."""
+        target = self.target(asset)
+        if target is None:
+            return []
+        jobs = [(f"{checklist.name}/{item.id}", item) for checklist in self.checklists.values()
+                for _, item in checklist.items() if item.automated and item.applies_to is not None
+                and item.applies_to.matches(target.facts)]
+
+        async def one(item: Item) -> list[j.Finding]:
+            async with self.slots:
+                try:
+                    return await self._check(item, target)
+                except Exception as exc:
+                    logger.exception("patrol_check_failed", item=item.id, asset=asset)
+                    return [j.not_checked(f"the check failed: {type(exc).__name__}: {exc}")]
+
+        found = await asyncio.gather(*(one(item) for _, item in jobs))
+        return [(label, finding) for (label, _), findings in zip(jobs, found, strict=True) for finding in findings]
+
     # --- checks -----------------------------------------------------------------------------------
     async def _check(self, item: Item, target: Target) -> list[j.Finding]:
         method = item.method

@@ -233,3 +233,8 @@ def check_approvers(runbooks: dict[str, Runbook], roles_held: set[str], oncall_s
             if step.action == "approve" and role not in roles_held:
                 raise ConfigError(f"{runbook.source}: steps[{index}] (name {step.name}): params.role: nobody in "
                                   f"{oncall_source} has the role {role!r}, so nobody could approve this step")
+
+
+# what other plan files built of runbook steps (upgrade plans) validate their steps with
+Where = _Where
+build_step = _build_step

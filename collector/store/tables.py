@@ -388,3 +388,48 @@ sessions = Table(  # people logged in to the web pages; the cookie holds the id,
     Column("last_seen", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+upgrades = Table(  # one request: a plan's pre-checks only (check), the upgrade itself (run), or a rollback by hand
+    "upgrades",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan", String(64), nullable=False),
+    Column("source", Text, nullable=False),  # the file it was read from
+    Column("plan_text", Text, nullable=False),  # the file as read when requested: what is approved is what runs
+    Column("digest", String(64), nullable=False),  # sha256 of plan_text
+    Column("mode", String(16), nullable=False),  # check | run | rollback
+    Column("of_upgrade", Integer),  # a rollback by hand: the upgrade it undoes
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", Float, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("approval_role", String(16)),
+    Column("expires_at", Float),  # the approval request lapses then
+    Column("decided_by", String(64)),
+    Column("decided_at", Float),
+    Column("decision_note", Text),
+    Column("not_before", Float),  # the window's start
+    Column("window_id", Integer),  # the maintenance window opened for it
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("result", Text),  # how it ended, for people
+    Column("outcome", Text, nullable=False),  # JSON: assets, batches, values before and after
+)
+
+upgrade_steps = Table(  # each step and check, per asset and phase, with what came back (secrets redacted)
+    "upgrade_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("upgrade_id", Integer, nullable=False, index=True),
+    Column("phase", String(16), nullable=False),  # pre_checks | backup | execute | post_checks | rollback | after_rollback
+    Column("batch", Integer),
+    Column("asset", String(63), nullable=False),
+    Column("name", String(160), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("command", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | failed | timed_out | skipped
+    Column("exit_status", Integer),
+    Column("output", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("duration", Float, nullable=False),
+)
