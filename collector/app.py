@@ -199,7 +199,8 @@ async def upgrade_context(app: web.Application) -> AsyncIterator[None]:
 
     runner = UpgradeRunner(store, runbooks, app[keys.FLEET], checks, notices,  # type: ignore[arg-type]
                            entries=lambda: runbooks.entries,  # type: ignore[attr-defined]
-                           back_up=network.back_up if network is not None else None,  # type: ignore[attr-defined]
+                           back_up=(lambda entry, now: network.back_up(entry, now, raising=True))  # type: ignore[attr-defined]
+                           if network is not None else None,
                            on_done=done)
     service = UpgradeService(store, runner, notices, timezone=timezone,
                              tick_interval=float(settings.runbooks.tick_interval))

@@ -189,7 +189,9 @@ class NetworkService:
             self._backup_due[entry.name] = now + float(entry.cli.backup_interval)
             await self.back_up(entry, now)
 
-    async def back_up(self, entry: InventoryEntry, now: float) -> backup.Change | None:
+    async def back_up(self, entry: InventoryEntry, now: float, *, raising: bool = False) -> backup.Change | None:
+        """Fetch and store ``entry``'s configuration; the change, or None when it is unchanged (or, unless
+        ``raising``, when the backup failed: that fires a fault instead)."""
         assert entry.cli is not None and entry.address is not None
         fingerprint_key = "config"
         try:
@@ -203,6 +205,8 @@ class NetworkService:
                 rule="config_backup_failed", asset=entry.name, key=fingerprint_key, type=FaultType.APPLICATION,
                 severity=Severity.P4, value=None, summary=f"the configuration backup of {entry.name} failed: {exc}",
                 since=now), ttl=float(entry.cli.backup_interval) * 2)
+            if raising:
+                raise
             return None
         await self.engine.on_event(Finding(rule="config_backup_failed", asset=entry.name, key=fingerprint_key,
                                            type=FaultType.APPLICATION, severity=Severity.P4, value=None, summary="",

@@ -293,10 +293,12 @@ class UpgradeRunner:
                 return [f"{asset}: no config-backup store here (no inventory)"]
             try:
                 change = await self.back_up(entry, self.clock())
-            except (CollectorError, OSError) as exc:  # the transport's error, said plainly
+            except (CollectorError, OSError, KeyError) as exc:  # the transport's error, said plainly
                 await work.note("backup", None, asset, "configuration", "config", False, f"{type(exc).__name__}: {exc}")
                 return [f"{asset}: the configuration backup failed: {exc}"]
-            detail = "configuration saved" + (f" ({change})" if change else " (unchanged since the last backup)")
+            detail = ("configuration saved" + (f" as {change.commit_id[:12]} (+{change.added} -{change.removed} lines)"
+                                               if change else ", unchanged since the last backup")
+                      + f": schoolops backups show {asset}")
             await work.note("backup", None, asset, "configuration", "config", True, detail)
         if not plan.backup.steps.steps:
             if not device:

@@ -427,3 +427,76 @@ def test_faults_on_the_upgraded_asset_wait_for_the_window_to_close_while_others_
     wait_until(lambda: setup.record(upgrade_id)["state"] == "succeeded", timeout=60, what="the upgrade done")
     late = setup.mail_to("li.na", "web-01")  # still there when the window closed: it pages now
     assert "portal pages time out" in body(late) or "web-01" in late["Subject"]
+
+
+SWITCH_PLAN = """\
+name: uplink-label
+description: Label the uplink port
+reason: {source: school_need, reference: "ticket 42"}
+assets: {names: [access-sw-3]}
+approval: {role: director}
+window: {duration: 10m}
+backup: {config: true}
+execute:
+  steps:
+    - {name: label, action: cli, mutating: true,
+       params: {config_mode: true, commands: ["interface GigabitEthernet1/0/13", "description upgraded uplink"]}}
+post_checks:
+  steps:
+    - {name: labelled, action: cli, params: {commands: ["show running-config"], expect: "description upgraded uplink"}}
+rollback:
+  steps:
+    - {name: unlabel, action: cli, mutating: true,
+       params: {config_mode: true, commands: ["interface GigabitEthernet1/0/13", "description lab 3 desk 13"]}}
+"""
+
+
+@pytest.fixture
+def fake_switch() -> Iterator[Any]:
+    import asyncio
+    import threading
+
+    from tests.fake_cli_device import FakeCiscoDevice, start_fake_device
+
+    device = FakeCiscoDevice(hostname="access-sw-3", username="netops", password="sw-pass", enable_secret="sw-enable")
+    device.running_config = device.running_config.replace(
+        "interface Vlan1\n", "interface GigabitEthernet1/0/13\n description lab 3 desk 13\n!\ninterface Vlan1\n")
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    server = None
+    try:
+        server, _, _ = asyncio.run_coroutine_threadsafe(start_fake_device(device=device), loop).result(30)
+        yield server
+    finally:
+        if server is not None:
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def test_a_network_device_is_backed_up_through_the_config_store_before_its_change(
+    setup: Setup, fake_switch: Any, tmp_path: Path,
+) -> None:
+    known_hosts = tmp_path / "switch_known_hosts"
+    known_hosts.write_text(fake_switch.host_key_line + "\n")
+    inventory = tmp_path / "switch-inventory.yaml"
+    inventory.write_text(yaml.safe_dump({"assets": [{
+        "name": "access-sw-3", "kind": "network", "site": "lab-building", "address": "127.0.0.1",
+        "cli": {"device_type": "cisco_ios", "username": "netops", "password_secret": "sw.password",
+                "enable_secret": "sw.enable", "known_hosts": str(known_hosts), "port": fake_switch.port,
+                "backup": False, "timeout": "20s"}}]}))
+    people = people_file(tmp_path / "oncall.yaml", PEOPLE, smtp_port=setup.smtp_port)
+    collector = setup.collector = setup.start_collector(extra={
+        "runbooks": {"dir": str(setup.runbooks), "tick_interval": "0.3s"}, "inventory_file": str(inventory),
+        "oncall_file": str(people)})
+    set_secret(collector, "sw.password", "sw-pass")
+    set_secret(collector, "sw.enable", "sw-enable")
+    setup.plan("uplink-label", SWITCH_PLAN)
+    upgrade_id = setup.request("uplink-label")
+    done = setup.approve(upgrade_id)
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = setup.record(upgrade_id)
+    saved = next(s for s in steps_of(record, "backup") if s["name"] == "configuration")
+    assert saved["status"] == "ok" and saved["detail"].startswith("configuration saved as ")
+    assert "description lab 3 desk 13" in cli("backups", "show", "access-sw-3", "--config",
+                                              str(collector.config_path)).stdout  # the configuration before
+    assert "description upgraded uplink" in fake_switch.device.running_config
