@@ -1,5 +1,7 @@
 """The runbook API: list runbooks, start one (or dry-run it), read run records, approve or deny.
 
+:func:`request_run` is how a person starts a run, here and on the web pages alike.
+
 The API token's user is who starts or decides; for approvals that user must be a person in the
 on-call file holding the requested role, and may not be the one who started the run.
 """
@@ -8,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -33,43 +37,64 @@ class DecisionBody(Struct, **Strict):
     note: Annotated[str, Meta(max_length=2000)] | None = None
 
 
-def _runbooks(request: web.Request) -> dict[str, Any]:
+def _runbooks(app: web.Application) -> dict[str, Any]:
     from collector.app import RUNBOOKS
 
-    return request.app[RUNBOOKS]
+    return app[RUNBOOKS]
 
 
 async def list_runbooks(request: web.Request, actor: str) -> web.StreamResponse:
     return web.json_response([{"name": rb.name, "description": rb.description, "automatic": rb.automatic,
                                "safe_for_automation": rb.safe_for_automation, "steps": [s.name for s in rb.steps]}
-                              for rb in _runbooks(request).values()])
+                              for rb in _runbooks(request.app).values()])
 
 
-async def start_run(request: web.Request, actor: str) -> web.StreamResponse:
+@dataclass(frozen=True)
+class RunRequest:
+    """A person's request to run a runbook, checked: the run queued, or the steps a dry run would take."""
+
+    asset: str
+    run_id: int | None  # None for a dry run: nothing was queued
+    steps: list[tuple[int, Any]]  # (depth, planned step) of a dry run; empty when queued
+
+
+async def request_run(app: web.Application, name: str, *, asset: str | None, incident: int | None,
+                      variables: Mapping[str, str], dry_run: bool, actor: str) -> RunRequest:
+    """The one path a run started by a person takes (this API and the web pages): resolve the target,
+    render every step, then plan it (``dry_run``) or queue it with ``actor`` as who started it. The
+    runbook service runs it like any other: approvals, the budget and the timeline apply the same.
+    ``manual.RequestRefused`` says why a request cannot start."""
     from collector.inventory import load_entries
     from collector.runbooks import manual
 
-    name = request.match_info["name"]
+    settings, store, runbooks = app[keys.SETTINGS], app[keys.STORE], _runbooks(app)
+    target = await store.run(lambda c: manual.resolve_target(c, asset=asset, incident_id=incident))
+    entries = await asyncio.to_thread(load_entries, settings.inventory_file) if settings.inventory_file else []
+    entry = next((e for e in entries if e.name == target.asset), None)
+    if dry_run:
+        return RunRequest(target.asset, None, list(manual.dry_run(runbooks, name, target, entry, variables)))
+    run_id = await store.run(lambda c: manual.queue(c, runbooks, name, target, entry, variables, actor=actor,
+                                                    now=time.time()))
+    return RunRequest(target.asset, run_id, [])
+
+
+async def start_run(request: web.Request, actor: str) -> web.StreamResponse:
+    from collector.runbooks import manual
+
     spec: RunBody = await body(request, RunBody)
-    settings = request.app[keys.SETTINGS]
-    store = request.app[keys.STORE]
-    runbooks = _runbooks(request)
     try:
-        target = await store.run(lambda c: manual.resolve_target(c, asset=spec.asset, incident_id=spec.incident))
-        entries = await asyncio.to_thread(load_entries, settings.inventory_file) if settings.inventory_file else []
-        entry = next((e for e in entries if e.name == target.asset), None)
-        if spec.dry_run:
-            steps = manual.dry_run(runbooks, name, target, entry, spec.variables)
-            return web.json_response({"asset": target.asset, "dry_run": True, "steps": [
-                {"depth": depth, "step": s.name, "action": s.action, "command": s.shown, "mutating": s.mutating,
-                 "verify": s.verify.shown if s.verify else None, "simulated": s.simulated} for depth, s in steps]})
-        run_id = await store.run(lambda c: manual.queue(c, runbooks, name, target, entry, spec.variables, actor=actor,
-                                                        now=time.time()))
+        done = await request_run(request.app, request.match_info["name"], asset=spec.asset, incident=spec.incident,
+                                 variables=spec.variables, dry_run=spec.dry_run, actor=actor)
     except manual.RequestRefused as exc:
         status = 404 if str(exc).startswith(("no runbook", "no incident", "no asset")) else 422
         return error(status, "refused", str(exc))
-    run = await store.run(lambda c: r.get_run(c, run_id))
-    return web.json_response(run.as_dict(), status=201)
+    if done.run_id is None:
+        return web.json_response({"asset": done.asset, "dry_run": True, "steps": [
+            {"depth": depth, "step": s.name, "action": s.action, "command": s.shown, "mutating": s.mutating,
+             "verify": s.verify.shown if s.verify else None, "simulated": s.simulated} for depth, s in done.steps]})
+    run_id = done.run_id
+    run = await request.app[keys.STORE].run(lambda c: r.get_run(c, run_id))
+    return web.json_response(run.as_dict() if run is not None else {"id": run_id}, status=201)
 
 
 async def list_runs(request: web.Request, actor: str) -> web.StreamResponse:

@@ -32,6 +32,7 @@ from collector.notify.dispatcher import Dispatcher
 from collector.notify.escalator import Escalator
 from collector.notify.oncall import load_oncall
 from collector.patrol import reportweb
+from collector.reports import reportweb as monthly_reportweb
 from collector import webui
 from collector.patrol.loader import load_checklists
 from collector.rules.loader import RuleSet, load_rules
@@ -79,6 +80,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     api_runbooks.add_routes(app)
     ackweb.add_routes(app)
     reportweb.add_routes(app)
+    monthly_reportweb.add_routes(app)
     webui.add_routes(app)
     return app
 
@@ -225,7 +227,8 @@ async def monthly_report_context(app: web.Application) -> AsyncIterator[None]:
         return
     service = MonthlyReportService(
         app[keys.STORE], oncall, RunbookNotices(oncall, escalation[0], escalation[1]),
-        checklists=app[CHECKLISTS], calendar=app[CALENDAR], down_rules=down_rules(app[RULES]))
+        checklists=app[CHECKLISTS], calendar=app[CALENDAR], down_rules=down_rules(app[RULES]),
+        link_key=app[ackweb.LINK_KEY], base_url=app[keys.SETTINGS].base_url)
     task = asyncio.create_task(service.run(), name="monthly-report")
     yield
     task.cancel()

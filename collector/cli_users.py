@@ -36,9 +36,8 @@ def _box(args: argparse.Namespace) -> Any:
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
+    from collector.auth import accounts
     from collector.auth import secrets as credentials
-    from collector.store import incidents as q
-    from collector.store import logins
 
     person = _person(args)
     if sys.stdin.isatty():
@@ -50,45 +49,29 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     else:
         password = sys.stdin.read().rstrip("\n")
     try:
-        credentials.check_password_rules(password, person.id)
+        hashed = accounts.hash_new_password(password, person.id)
     except credentials.WeakPassword as exc:
         raise UsageError(f"{exc}; nothing changed") from None
-    hashed, who, now = credentials.hash_password(password), actor_name(args), time.time()
-
-    def store(conn: Any) -> int:
-        logins.set_password(conn, person.id, hashed, now)
-        ended = logins.end_sessions_of(conn, person.id)
-        q.audit(conn, now, who, "user.passwd", f"person:{person.id}")
-        return ended
-
-    ended = _query(args, store)
+    who, now = actor_name(args), time.time()
+    ended = _query(args, lambda c: accounts.set_password(c, person.id, hashed, actor=who, now=now))
     print(f"password of {person.id} set" + (f"; {ended} session(s) logged out" if ended else ""))
     return 0
 
 
 def cmd_totp(args: argparse.Namespace) -> int:
+    from collector.auth import accounts
     from collector.auth import secrets as credentials
-    from collector.store import incidents as q
-    from collector.store import logins
 
     person, who, now = _person(args), actor_name(args), time.time()
-    box = _box(args)
-    secret = None if args.disable else credentials.new_totp_secret()
-
-    def store(conn: Any) -> bool:
-        if logins.get_login(conn, person.id) is None:
-            return False
-        logins.update_login(conn, person.id, totp_secret=box.encrypt(secret) if secret else None, totp_last_step=None,
-                            updated_at=now)
-        logins.end_sessions_of(conn, person.id)
-        q.audit(conn, now, who, "user.totp.disable" if secret is None else "user.totp.enrol", f"person:{person.id}")
-        return True
-
-    if not _query(args, store):
-        raise UsageError(f"{person.id} has no password yet: schoolops user passwd {person.id} first")
-    if secret is None:
+    if args.disable:
+        if not _query(args, lambda c: accounts.remove_totp(c, person.id, actor=who, now=now)):
+            raise UsageError(f"{person.id} has no password yet: schoolops user passwd {person.id} first")
         print(f"second factor of {person.id} removed")
         return 0
+    box = _box(args)
+    secret = _query(args, lambda c: accounts.enrol_totp(c, box, person.id, actor=who, now=now))
+    if secret is None:
+        raise UsageError(f"{person.id} has no password yet: schoolops user passwd {person.id} first")
     print(f"second factor of {person.id} enrolled; add it to an authenticator app now (shown only once):")
     print(f"  secret: {secret}")
     print(f"  {credentials.provisioning_uri(secret, person.id)}")
@@ -96,42 +79,27 @@ def cmd_totp(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from collector.auth.roles import needs_second_factor
+    from collector.auth import accounts
     from collector.notify.oncall import load_oncall
-    from collector.store import logins
 
     settings = _settings(args)
     if not settings.oncall_file:
         raise UsageError("people are named in the on-call file: set oncall_file in the collector config first")
     people = load_oncall(settings.oncall_file).people
-    known = {login.person: login for login in _query(args, logins.list_logins)}
     now = time.time()
-    rows = []
-    for person in people:
-        login = known.get(person.id)
-        roles = [str(r) for r in person.roles]
-        rows.append({"id": person.id, "name": person.name, "roles": ",".join(roles),
-                     "password": "set" if login else "-",
-                     "second_factor": "yes" if login and login.totp_secret else
-                     ("NEEDED" if needs_second_factor(roles) else "no"),
-                     "locked": "yes" if login and login.locked_until and login.locked_until > now else "no"})
+    found = _query(args, lambda c: accounts.states(c, people, now, settings.auth.second_factor_roles))
+    rows = [{"id": x.id, "name": x.name, "roles": ",".join(x.roles), "password": "set" if x.password else "-",
+             "second_factor": "yes" if x.second_factor else ("NEEDED" if x.second_factor_needed else "no"),
+             "locked": "yes" if x.locked else "no"} for x in found]
     _print(args, rows, ["id", "name", "roles", "password", "second_factor", "locked"])
     return 0
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    from collector.store import incidents as q
-    from collector.store import logins
+    from collector.auth import accounts
 
     person, who, now = _person(args), actor_name(args), time.time()
-
-    def store(conn: Any) -> bool:
-        done = logins.update_login(conn, person.id, failed=0, locked_until=None)
-        if done:
-            q.audit(conn, now, who, "user.unlock", f"person:{person.id}")
-        return done
-
-    if not _query(args, store):
+    if not _query(args, lambda c: accounts.unlock(c, person.id, actor=who, now=now)):
         raise UsageError(f"{person.id} has no login")
     print(f"{person.id} unlocked")
     return 0

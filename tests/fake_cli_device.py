@@ -25,9 +25,11 @@ received (never the enable secret), ``device.connections`` counts the SSH connec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -684,3 +686,22 @@ async def start_fake_device(
     address = host if bound == 22 else f"[{host}]:{bound}"
     line = f"{address} {public[0]} {public[1]}"
     return FakeDeviceServer(device, acceptor, bound, host_key, line), bound, line
+
+
+@contextlib.contextmanager
+def served_in_a_thread(device: FakeCiscoDevice) -> Iterator[FakeDeviceServer]:
+    """``device`` listening on a free loopback port, served by an event loop of its own in a thread (for
+    tests whose collector is another process); stopped, and its loop closed, at the end."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = None
+    try:
+        server, _, _ = asyncio.run_coroutine_threadsafe(start_fake_device(device=device), loop).result(30)
+        yield server
+    finally:
+        if server is not None:
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

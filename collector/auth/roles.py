@@ -7,7 +7,7 @@ when any of their roles grants it.
 - on-call: the operator's, plus working incidents (acknowledge, note, resolve, RCA, review, close,
   reopen, security report) and runbooks (run; approve or deny where the runbook names the role);
 - director: the on-call's, plus reviewing patrol runs, the audit log and the monthly report;
-- admin: everything, including the inventory.
+- admin: everything, including the inventory and people's logins (passwords, second factors, locks).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     AUDIT_READ = "audit.read"
     REPORTS = "reports.read"  # the monthly report
     INVENTORY_EDIT = "inventory.edit"
+    USERS_EDIT = "users.edit"  # set passwords, enrol or remove second factors, unlock logins
 
 
 _VIEWER = frozenset({Permission.READ})

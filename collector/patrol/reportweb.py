@@ -58,7 +58,8 @@ async def show(request: web.Request) -> web.Response:
     language, given = request.query.get("lang", ""), request.query.get("sig", "")
     if language not in LANGUAGES:
         return _refuse(400, f"unknown language {language[:20]!r}: one of {', '.join(LANGUAGES)}")
-    if not hmac.compare_digest(signature(request.app[ackweb.LINK_KEY], run_id, language, expires), given):
+    if not hmac.compare_digest(signature(request.app[ackweb.LINK_KEY], run_id, language, expires).encode(),
+                               given.encode("utf-8", "surrogateescape")):
         return _refuse(403, "this link is not valid: it was changed, or made by another collector")
     if time.time() >= expires:
         return _refuse(410, "this link has expired: use 'schoolops patrol show N --format html' instead")

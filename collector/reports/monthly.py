@@ -196,8 +196,9 @@ def _named(report: MonthlyReport, texts: list[str]) -> str:
     return report.t("join").join(texts[:MAX_NAMED]) + more
 
 
-def summary_message(report: MonthlyReport) -> tuple[str, str]:
-    """(subject, text) for the director: availability, incidents, escalations, patrol, measures."""
+def summary_message(report: MonthlyReport, link: str | None = None, link_days: int = 30) -> tuple[str, str]:
+    """(subject, text) for the director: availability, incidents, escalations, patrol, measures; and how
+    to open the full report: ``link`` (a signed link that works for ``link_days``), and the command."""
     t, total = report.t, report.total
     major = sum(row.count for row in report.severities if row.severity is not None and row.severity.is_major)
     subject = t("subject", month=report.month, count=total.count, major=major)
@@ -227,6 +228,8 @@ def summary_message(report: MonthlyReport) -> tuple[str, str]:
         lines.append(t("line.recurring", items=_named(report, [recurring_text(report, r) for r in report.recurring])))
     lines.append(t("measures.counts", opened=report.measures_opened, done=report.measures_done,
                    open=len(report.open_measures), overdue=sum(1 for m in report.open_measures if m.overdue)))
+    if link:
+        lines.append(t("line.link", days=link_days, url=link))
     lines.append(t("line.full", command=full_report_command(report)))
     return subject, "\n".join(lines)
 

@@ -111,4 +111,7 @@ ROWS: dict[str, tuple[str, str, str]] = {
                     "{title}：應巡檢 {scheduled} 個工作日，實際 {patrolled} 天；簽字 {signed} 次，審核 {reviewed} 次；合格率 {rate}。"),
     "line.recurring": ("Abnormal again and again: {items}", "反复异常：{items}", "反覆異常：{items}"),
     "line.full": ("The full report, to print: {command}", "完整报告（可打印）：{command}", "完整報告（可列印）：{command}"),
+    "line.link": ("Open the full report to read or print it (the link works for {days} days): {url}",
+                  "打开完整报告阅读或打印（链接 {days} 天内有效）：{url}",
+                  "開啟完整報告閱讀或列印（連結 {days} 天內有效）：{url}"),
 }

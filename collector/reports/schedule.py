@@ -6,7 +6,8 @@ report in each director's language and writes one message per director to the ou
 the patrol summary takes), and records ``report.monthly.sent`` in the audit log in the same
 transaction: a restart, or a second tick, finds the record and sends nothing again. A month that
 ended before the first asset was recorded (a new installation) is recorded as having nothing to
-report, not sent.
+report, not sent. Given the collector's link key and address, each message carries a signed link
+to the printable report in its reader's language (:mod:`collector.reports.reportweb`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collector.calendar import SchoolCalendar
 from collector.notify.model import Language, MessageKind
 from collector.notify.oncall import OnCallConfig, directors
 from collector.patrol.model import Checklist
+from collector.reports import reportweb
 from collector.reports.figures import month_bounds, previous_month
 from collector.reports.monthly import build, summary_message
 from collector.runbooks.notices import RunbookNotices
@@ -52,8 +54,10 @@ class MonthlyReportService:
     def __init__(self, store_: Any, oncall: OnCallConfig, notices: RunbookNotices, *,
                  checklists: Mapping[str, Checklist] | None = None, calendar: SchoolCalendar | None = None,
                  down_rules: Collection[str] = store.DOWN_RULES, clock: Callable[[], float] = time.time,
-                 tick_interval: float = 60.0, hour: int = SEND_HOUR) -> None:
+                 tick_interval: float = 60.0, hour: int = SEND_HOUR, link_key: bytes | None = None,
+                 base_url: str | None = None, link_ttl: float = reportweb.LINK_TTL) -> None:
         self.store, self.oncall, self.notices = store_, oncall, notices
+        self.link_key, self.base_url, self.link_ttl = link_key, base_url, link_ttl
         self.checklists, self.calendar, self.down_rules = checklists or {}, calendar, down_rules
         self.clock, self.tick_interval, self.hour = clock, tick_interval, hour
         self._last: str | None = None
@@ -91,13 +95,19 @@ class MonthlyReportService:
                                 down_rules=self.down_rules)
         names = {person.id: person.name for person in self.oncall.people}
         texts: dict[Language, tuple[str, str]] = {}
-        for language in sorted({Language(person.language) for person in bosses}):
-            report = build(data, month=month, language=language.value, tz=tz, names=names,
-                           checklists=self.checklists, calendar=self.calendar)
-            texts[language] = summary_message(report)
-        sent = self.notices.send(
-            conn, targets=["director"], incident_id=None, key=f"report.monthly:{month}", kind=MessageKind.SUMMARY,
-            severity=None, text=lambda language: texts.get(language) or next(iter(texts.values())), now=now)
+
+        def text(language: Language) -> tuple[str, str]:
+            """The message in the reader's language, with a link that opens the report in it."""
+            if language not in texts:
+                report = build(data, month=month, language=language.value, tz=tz, names=names,
+                               checklists=self.checklists, calendar=self.calendar)
+                link = (reportweb.report_link(self.base_url, self.link_key, month, language.value, now, self.link_ttl)
+                        if self.link_key and self.base_url else None)
+                texts[language] = summary_message(report, link, int(self.link_ttl // 86400))
+            return texts[language]
+
+        sent = self.notices.send(conn, targets=["director"], incident_id=None, key=f"report.monthly:{month}",
+                                 kind=MessageKind.SUMMARY, severity=None, text=text, now=now)
         store.mark_sent(conn, month, now, SYSTEM, {"month": month, "to": sent.names})
         logger.info("monthly_report_sent", month=month, to=sent.names)
         return True

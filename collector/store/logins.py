@@ -77,8 +77,12 @@ def end_session(conn: Connection, session_id: str) -> None:
     conn.execute(sessions.delete().where(sessions.c.id_hash == session_hash(session_id)))
 
 
-def end_sessions_of(conn: Connection, person: str) -> int:
-    return int(conn.execute(sessions.delete().where(sessions.c.person == person)).rowcount)
+def end_sessions_of(conn: Connection, person: str, *, keep: str | None = None) -> int:
+    """End every session of ``person`` but the one with id ``keep`` (if given); how many ended."""
+    query = sessions.delete().where(sessions.c.person == person)
+    if keep is not None:
+        query = query.where(sessions.c.id_hash != session_hash(keep))
+    return int(conn.execute(query).rowcount)
 
 
 def prune_sessions(conn: Connection, now: float) -> int:

@@ -46,7 +46,7 @@ _HEADERS = {
 NAV = (("/incidents", "nav.incidents", Permission.READ), ("/maintenance", "nav.maintenance", Permission.READ),
        ("/patrol", "nav.patrol", Permission.READ), ("/runbooks", "nav.runbooks", Permission.READ),
        ("/people", "nav.people", Permission.READ), ("/reports", "nav.reports", Permission.REPORTS),
-       ("/audit", "nav.audit", Permission.AUDIT_READ))
+       ("/audit", "nav.audit", Permission.AUDIT_READ), ("/users", "nav.users", Permission.USERS_EDIT))
 Handler = Callable[[web.Request, "Viewer"], Awaitable[web.StreamResponse]]
 
 
@@ -299,7 +299,7 @@ async def incident_page(request: web.Request, viewer: Viewer) -> web.StreamRespo
                 IncidentState.RESOLVED: ["review", "close", "reopen"], IncidentState.REVIEWED: ["close"]}
     return render(request, viewer, "incident.html", incident=incident, faults=faults, timeline=timeline,
                   measures=measures, can_act=viewer.may(Permission.INCIDENT_ACT),
-                  actions=possible.get(incident.state, []))
+                  can_run=viewer.may(Permission.RUNBOOK_RUN), actions=possible.get(incident.state, []))
 
 
 @page(Permission.INCIDENT_ACT)
@@ -406,8 +406,14 @@ async def maintenance_end(request: web.Request, viewer: Viewer) -> web.StreamRes
 
 @page(Permission.READ)
 async def patrol_page(request: web.Request, viewer: Viewer) -> web.StreamResponse:
+    from collector.app import CHECKLISTS
+    from collector.patrol.model import text_for
+
     runs = await request.app[keys.STORE].run(lambda c: p.list_runs(c, limit=100))
-    return render(request, viewer, "patrol_runs.html", runs=runs)
+    checklists = sorted((name, text_for(checklist.title, viewer.language))
+                        for name, checklist in request.app[CHECKLISTS].items())
+    return render(request, viewer, "patrol_runs.html", runs=runs, checklists=checklists,
+                  can_run=viewer.may(Permission.PATROL_FILL))
 
 
 async def _patrol_report(request: web.Request, viewer: Viewer, run_id: int) -> Any:
@@ -472,8 +478,14 @@ async def patrol_review(request: web.Request, viewer: Viewer) -> web.StreamRespo
 
 @page(Permission.READ)
 async def runbooks_page(request: web.Request, viewer: Viewer) -> web.StreamResponse:
+    from collector.app import RUNBOOKS
+
     runs = await request.app[keys.STORE].run(lambda c: rb.list_runs(c, limit=100))
-    return render(request, viewer, "runbook_runs.html", runs=runs, can_decide=viewer.may(Permission.RUNBOOK_DECIDE))
+    runbooks = sorted((name, book.description) for name, book in request.app[RUNBOOKS].items())
+    asset, incident = request.query.get("asset", "")[:63], request.query.get("incident", "")[:12]
+    return render(request, viewer, "runbook_runs.html", runs=runs, can_decide=viewer.may(Permission.RUNBOOK_DECIDE),
+                  can_run=viewer.may(Permission.RUNBOOK_RUN), runbooks=runbooks, asset=asset,
+                  incident=incident if incident.isdigit() else "")
 
 
 @page(Permission.RUNBOOK_DECIDE)
@@ -514,27 +526,13 @@ async def people_page(request: web.Request, viewer: Viewer) -> web.StreamRespons
 @page(Permission.REPORTS)
 async def monthly_page(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     """The director's monthly report (default: last month; ?month=YYYY-MM), printable."""
-    from collector.app import CALENDAR, CHECKLISTS, RULES
-    from collector.notify.oncall import directors
-    from collector.reports import figures, monthly
-    from collector.store.monthly import month_data
+    from collector.reports import monthly
+    from collector.reports.reportweb import build_for
 
-    oncall, now = _oncall(request.app), time.time()
-    tz = oncall.timezone if oncall is not None else "UTC"
-    month = request.query.get("month", "")[:7] or figures.previous_month(now, tz)
     try:
-        start, end = figures.month_bounds(month, tz)
+        built = await build_for(request.app, request.query.get("month", "")[:7] or None, viewer.language, time.time())
     except ValueError as exc:
         raise actions.InvalidInput(f"month: {exc}") from None
-    if start > now:
-        raise actions.InvalidInput(f"month: {month} has not begun yet")
-    bosses = {x.id for x in directors(oncall)} if oncall is not None else set()
-    rules = monthly.down_rules(request.app[RULES])
-    data = await request.app[keys.STORE].run(lambda c: month_data(c, start, end, as_of=now, directors=bosses,
-                                                                   down_rules=rules))
-    names = {x.id: x.name for x in getattr(oncall, "people", ())}
-    built = monthly.build(data, month=month, language=viewer.language, tz=tz, names=names,
-                          checklists=request.app[CHECKLISTS], calendar=request.app[CALENDAR])
     return web.Response(text=monthly.to_html(built), content_type="text/html", headers=_HEADERS)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -622,6 +623,46 @@ async def test_the_service_sends_each_director_the_report_once(store: SqlStore, 
                                                        {"month": "2026-10", "to": ["刘主任", "Mary Smith"]})
     now[0] = at(12, 1, 9)
     assert await service().tick() == "2026-11" and len(sent()) == 4
+
+
+async def test_each_directors_message_links_to_the_report_in_their_language(store: SqlStore, ids: dict[str, int],
+                                                                            checklists: dict[str, Checklist],
+                                                                            calendar: SchoolCalendar) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from collector.reports import reportweb
+
+    oncall, key = parse_oncall(ONCALL), b"k" * 32
+    escalator = Escalator(store, oncall, link_key=key, public_url="https://ops.school.example")
+    service = MonthlyReportService(store, oncall, RunbookNotices(oncall, escalator), checklists=checklists,
+                                   calendar=calendar, clock=lambda: AS_OF, link_key=key,
+                                   base_url="https://ops.school.example/")
+    assert await service.tick() == "2026-10"
+    texts = dict(store.run_sync(lambda c: c.execute(sa.select(notifications.c.person, notifications.c.text).where(
+        notifications.c.step_key == "report.monthly:2026-10")).all()))
+    for person, language in (("liu.director", "zh-CN"), ("mary", "en")):
+        link = re.search(r"https://\S+", texts[person]).group(0)  # type: ignore[union-attr]
+        parts, query = urlsplit(link), parse_qs(urlsplit(link).query)
+        assert (parts.netloc, parts.path, query["lang"]) == ("ops.school.example", "/reports/monthly/2026-10", [language])
+        expires = int(query["expires"][0])
+        assert expires == int(AS_OF + 30 * DAY)  # the link works for 30 days
+        assert query["sig"] == [reportweb.signature(key, "2026-10", language, expires)]
+        assert reportweb.signature(key, "2026-09", language, expires) != query["sig"][0]
+    assert "(the link works for 30 days): https://ops.school.example/reports/monthly/2026-10?lang=en&" in texts["mary"]
+    assert "打开完整报告阅读或打印（链接 30 天内有效）：https://" in texts["liu.director"]
+    # the rest of the message is as before, the command to print it last
+    lines, before = texts["mary"].splitlines(), summary_message(report_of(read(store), checklists, calendar))[1]
+    assert [line for line in lines if "https://" not in line] == before.splitlines()
+    assert lines[-1].startswith("The full report, to print: schoolops report monthly")
+
+
+def test_the_link_line_in_three_languages(report: MonthlyReport, store: SqlStore, checklists: dict[str, Checklist],
+                                          calendar: SchoolCalendar) -> None:
+    link = "https://ops.example/reports/monthly/2026-10?lang=x"
+    assert summary_message(report, link, 30)[1].splitlines()[-2] == (
+        f"Open the full report to read or print it (the link works for 30 days): {link}")
+    traditional = report_of(read(store), checklists, calendar, "zh-TW")
+    assert summary_message(traditional, link, 7)[1].splitlines()[-2] == f"開啟完整報告閱讀或列印（連結 7 天內有效）：{link}"
 
 
 async def test_a_month_before_anything_was_recorded_is_not_sent(store: SqlStore) -> None:

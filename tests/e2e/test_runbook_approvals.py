@@ -10,11 +10,9 @@ connecting to anything.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fake_cli_device import FakeCiscoDevice, FakeDeviceServer, start_fake_device
+from tests.fake_cli_device import FakeCiscoDevice, FakeDeviceServer, served_in_a_thread
 from tests.notify_peers import Mailbox, smtp_server
 from tests.support import Collector, cli, set_secret, wait_until
 
@@ -58,19 +56,8 @@ def fake_switch() -> Iterator[FakeDeviceServer]:
     device.running_config = config.replace("interface Vlan1\n", f"interface {PORT}\n description lab 3 desk 13\n"
                                            " switchport access vlan 20\n switchport mode access\n!\ninterface Vlan1\n")
     device.link_up[PORT] = True
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = None
-    try:
-        server, _, _ = asyncio.run_coroutine_threadsafe(start_fake_device(device=device), loop).result(30)
+    with served_in_a_thread(device) as server:
         yield server
-    finally:
-        if server is not None:
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 # --- the lab: inventory, on-call file, collector ---------------------------------------------------

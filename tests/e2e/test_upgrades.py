@@ -22,7 +22,17 @@ import yaml
 
 from tests.notify_peers import Mailbox
 from tests.ssh_peers import SSHD, Sshd
-from tests.support import Agent, Collector, cli, free_port, http_get, metric_value, people_file, set_secret, wait_until
+from tests.support import (
+    Agent,
+    Collector,
+    cli,
+    free_port,
+    http_get,
+    metric_value,
+    people_file,
+    set_secret,
+    wait_until,
+)
 
 pytestmark = pytest.mark.peers
 
@@ -453,24 +463,13 @@ rollback:
 
 @pytest.fixture
 def fake_switch() -> Iterator[Any]:
-    import asyncio
-    import threading
-
-    from tests.fake_cli_device import FakeCiscoDevice, start_fake_device
+    from tests.fake_cli_device import FakeCiscoDevice, served_in_a_thread
 
     device = FakeCiscoDevice(hostname="access-sw-3", username="netops", password="sw-pass", enable_secret="sw-enable")
     device.running_config = device.running_config.replace(
         "interface Vlan1\n", "interface GigabitEthernet1/0/13\n description lab 3 desk 13\n!\ninterface Vlan1\n")
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    server = None
-    try:
-        server, _, _ = asyncio.run_coroutine_threadsafe(start_fake_device(device=device), loop).result(30)
+    with served_in_a_thread(device) as server:
         yield server
-    finally:
-        if server is not None:
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
 
 
 def test_a_network_device_is_backed_up_through_the_config_store_before_its_change(
