@@ -109,13 +109,8 @@ class Progress:
         return self.failed_batches >= self.max_failed_batches
 
 
-def outcome(*, checked_only: bool, prechecks_ok: bool, backup_ok: bool, failed_assets: int, rolled_back_ok: bool,
-            healthy_after: bool) -> str:
-    """The upgrade's final state from what happened (see :data:`collector.store.upgrades.STATES`)."""
-    if checked_only:
-        return "checked" if prechecks_ok else "check_failed"
-    if not prechecks_ok or not backup_ok:
-        return "stopped"  # before anything changed
+def outcome(*, failed_assets: int, rolled_back_ok: bool, healthy_after: bool) -> str:
+    """How an upgrade that got past its pre-checks and backup ended (see :data:`collector.store.upgrades.FINAL`)."""
     if failed_assets == 0:
         return "succeeded"
     return "rolled_back" if rolled_back_ok and healthy_after else "rollback_failed"

@@ -64,7 +64,7 @@ class UpgradeRunner:
         names = set(self.fleet.assets) | set(self.entries())
         found = []
         for name in sorted(names):
-            target = self.patrol.target(name)  # type: ignore[attr-defined]
+            target = self.patrol.target(name)
             if target is not None and plan.assets.matches(target.facts):
                 found.append(name)
         return found
@@ -174,8 +174,9 @@ class UpgradeRunner:
         window_over = False
         outcome["batches"] = batches_out = []
         for number, batch in enumerate(core.batches(assets, plan.serial), 1):
-            if core.Progress(failed_batches, plan.max_failed_batches).stop or self.clock() >= deadline:
-                window_over = window_over or not core.Progress(failed_batches, plan.max_failed_batches).stop
+            stopped = core.Progress(failed_batches, plan.max_failed_batches).stop
+            if stopped or self.clock() >= deadline:
+                window_over = window_over or not stopped
                 not_started += batch
                 batches_out.append({"batch": number, "assets": batch, "result": "not_started"})
                 continue
@@ -199,8 +200,7 @@ class UpgradeRunner:
                                 else "rollback_failed", "failure": failed[0]})
         outcome.update(upgraded=upgraded, rolled_back=rolled_back, not_started=not_started, window_over=window_over,
                        rollback_healthy=healthy if rolled_back else None)
-        state = core.outcome(checked_only=False, prechecks_ok=True, backup_ok=True, failed_assets=len(rolled_back),
-                             rolled_back_ok=rollback_ok, healthy_after=healthy)
+        state = core.outcome(failed_assets=len(rolled_back), rolled_back_ok=rollback_ok, healthy_after=healthy)
         counts = (f"{len(upgraded)} of {len(assets)} upgraded" + (f", {len(rolled_back)} rolled back" if rolled_back else "")
                   + (f", {len(not_started)} not started" if not_started else ""))
         if state == "succeeded" and not_started:
@@ -222,7 +222,7 @@ class UpgradeRunner:
 
     async def _rollback_by_hand(self, work: PhaseWork, plan: Plan, assets: list[str],
                                 outcome: dict[str, Any]) -> tuple[str, str]:
-        before = {k: v for k, v in outcome.get("before", {}).items()}
+        before = dict(outcome.get("before", {}))
         ok, healthy = await self._roll_back(work, plan, assets, None, before)
         outcome.update(rolled_back=assets, upgraded=[], rollback_healthy=healthy)
         if ok and healthy:
