@@ -18,19 +18,18 @@ from pathlib import Path
 from types import FrameType
 
 import msgspec
-import structlog
 
 import schoolops
-from agent import AgentError
+from agent import AgentError, log
 from agent.config import AgentConfig, load
 from agent.probes import ProbeState, build_probes
 from agent.shipper import Answer, Outcome, Shipper
 from agent.spool import Spool
 from agent.state import AgentState, write_atomic
-from schoolops import ConfigError, log
+from schoolops import ConfigError
 from schoolops.wire import SCHEMA_VERSION, AssetLabels, ProbeError, Report, SpoolStats, encode_report
 
-logger = structlog.get_logger("schoolops.agent")
+logger = log.get_logger("schoolops.agent")
 
 REJECTED_KEPT = 50  # reports the collector refused for good, kept for a person to inspect
 
@@ -240,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"schoolops-agent: {exc}", file=sys.stderr)
         return 2
-    log.configure(config.log.level, config.log.format)  # type: ignore[arg-type]
+    log.configure(config.log.level, config.log.format)
     if args.check:
         print(f"{args.config}: OK (asset {config.asset_name}, collector {config.collector.url})")
         return 0

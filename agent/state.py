@@ -6,11 +6,12 @@ the old file or the new one, never half of one.
 
 from __future__ import annotations
 
-import json
+import binascii
 import os
-import secrets
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from agent import AgentError
 
@@ -18,7 +19,7 @@ from agent import AgentError
 class AgentState:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.stream = secrets.token_hex(16)
+        self.stream = binascii.hexlify(os.urandom(16)).decode()
         self.last_seq = 0
         self.dropped_total = 0
         self.replayed_total = 0
@@ -29,7 +30,7 @@ class AgentState:
     def load(cls, path: Path) -> AgentState:
         state = cls(path)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = msgspec.json.decode(path.read_bytes())
             state.stream = str(raw["stream"])
             state.last_seq = int(raw["last_seq"])
             state.dropped_total = int(raw.get("dropped_total", 0))
@@ -38,7 +39,7 @@ class AgentState:
             state.probes = dict(raw.get("probes", {}))
         except FileNotFoundError:
             return state
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AgentError(
                 f"{path}: agent state is unreadable ({exc.__class__.__name__}: {exc}); "
                 "move it away to start a new stream"
@@ -58,7 +59,7 @@ class AgentState:
             "replay_floor": self.replay_floor,
             "probes": self.probes,
         }
-        write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode())
+        write_atomic(self.path, msgspec.json.encode(data))
 
 
 def write_atomic(path: Path, data: bytes) -> None:

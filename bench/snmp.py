@@ -5,7 +5,11 @@ Throughput: Net-SNMP's snmpd runs in a network namespace of the harness's own ho
 group, ifTable and ifXTable columns, HOST-RESOURCES and ENTITY-SENSOR), one poll after the other.
 Anchor: ``snmpbulkwalk`` of ifTable and of ifXTable. Both use 25 repetitions per request (the
 poller's default), run on the client core against snmpd on the server core, and are counted by the
-same meter: snmpd's own snmpInTotalReqVars (varbinds it served). Runs alternate the two.
+same meter: snmpd's own snmpInTotalReqVars (varbinds it served). Runs alternate the two. The note
+gives each side's CPU per varbind, and how much of ours is spent in pyasn1's BER decoder: pysnmp 7
+decodes every response into pyasn1 objects, in Python, and that decoding is most of the poller's
+cost per varbind — the bound on this ratio. Larger requests do not move it (25, 50 and 100
+repetitions measured the same per varbind); what the poller itself does per varbind is small beside it.
 
 Fleets: in a network namespace of its own, one snmpsim process (community = device, one port, on
 the client core) simulates ``D`` access switches of 8 ports; one
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -40,17 +45,23 @@ def served(namespace: str | None, port: int, community: str) -> int:
     return int(out.split()[-1])
 
 
-def anchor_rate(namespace: str | None, port: int, community: str) -> tuple[float, int]:
-    """(varbinds per second, varbinds) of snmpbulkwalk over ifTable then ifXTable."""
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (what ``run`` started and waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def anchor_rate(namespace: str | None, port: int, community: str) -> tuple[float, int, float]:
+    """(varbinds per second, varbinds, CPU seconds) of snmpbulkwalk over ifTable then ifXTable."""
     before = served(namespace, port, community)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu()
     for table in (IF_TABLE, IFX_TABLE):
         run(in_namespace(namespace, pinned(["snmpbulkwalk", "-v2c", "-c", community, "-m", "", "-On", "-Oq",
                                             f"-Cr{REPETITIONS}", f"127.0.0.1:{port}", table], "client")),
             timeout=120, env={**os.environ, "MIBS": ""})
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
     varbinds = served(namespace, port, community) - before - 1
-    return varbinds / seconds, varbinds
+    return varbinds / seconds, varbinds, cpu
 
 
 def ours_rate(namespace: str | None, port: int, community: str, polls: int) -> tuple[float, dict[str, float]]:
@@ -71,15 +82,20 @@ def throughput(sizes: Sizes, work: Path) -> Row:
         snmpd = start_snmpd(work, netns)
         try:
             ours, anchor, interfaces = [], [], 0
+            ours_cpu, ours_decoding, anchor_cpu = [], [], []  # µs per varbind
             anchor_rate(netns, snmpd.port, snmpd.community)  # warm-up: snmpd's interface cache
             for n in range(sizes.runs):
                 for who in (("anchor", "ours") if n % 2 == 0 else ("ours", "anchor")):
                     if who == "anchor":
-                        anchor.append(anchor_rate(netns, snmpd.port, snmpd.community)[0])
+                        rate, varbinds, cpu = anchor_rate(netns, snmpd.port, snmpd.community)
+                        anchor.append(rate)
+                        anchor_cpu.append(1e6 * cpu / varbinds)
                     else:
                         rate, result = ours_rate(netns, snmpd.port, snmpd.community, sizes.snmp_polls)
                         ours.append(rate)
                         interfaces = int(result["interfaces"])
+                        ours_cpu.append(1e6 * result["cpu_seconds"] / result["varbinds"])
+                        ours_decoding.append(1e6 * result["decode_seconds"] / result["varbinds"])
         finally:
             snmpd.stop()
     row.ours, row.anchor, row.ratio = Stats.of(ours), Stats.of(anchor), paired_ratios(ours, anchor)
@@ -87,6 +103,10 @@ def throughput(sizes: Sizes, work: Path) -> Row:
     where = f"snmpd with {interfaces} interfaces in its own namespace" if netns else \
         f"snmpd on this host's loopback ({interfaces} interfaces: network namespaces not permitted)"
     row.note = f"{where}; ours: {sizes.snmp_polls} full polls per run"
+    if ours_cpu and anchor_cpu:
+        row.note += (f"; client CPU per varbind (median): ours {Stats(tuple(ours_cpu)).median:.0f} µs, of it "
+                     f"{Stats(tuple(ours_decoding)).median:.0f} µs in pyasn1's BER decoder (pysnmp decodes every "
+                     f"response into pyasn1 objects), snmpbulkwalk {Stats(tuple(anchor_cpu)).median:.1f} µs")
     return row
 
 

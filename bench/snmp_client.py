@@ -1,8 +1,10 @@
 """The SNMP figure's client side, in a process of its own (pinned to its core, inside the switch's namespace):
 
     python -m bench.snmp_client poll HOST PORT COMMUNITY POLLS
-        the poller's full poll of one device, POLLS times one after the other; prints the seconds and
-        the varbinds the device served meanwhile (its own snmpInTotalReqVars counter).
+        the poller's full poll of one device, POLLS times one after the other; prints the seconds, the
+        varbinds the device served meanwhile (its own snmpInTotalReqVars counter), this process's CPU
+        seconds, and the seconds of it spent in pyasn1's BER decoder (where pysnmp decodes every
+        response into pyasn1 objects: the cost per varbind that bounds the figure).
     python -m bench.snmp_client fleet HOST PORT DEVICES CONCURRENCY CYCLES
         CYCLES cycles of one SnmpPoller over DEVICES simulated switches (community swNNNN each);
         prints each cycle's seconds, its polls by result, and the UDP datagrams the kernel dropped.
@@ -14,6 +16,9 @@ import asyncio
 import json
 import sys
 import time
+from typing import Any, Self
+
+from pyasn1.codec.ber import decoder as ber_decoder
 
 from collector.network.config import SnmpConfig
 from collector.network.snmp import Credentials, get_values
@@ -36,6 +41,29 @@ def udp_drops() -> int:
     return fields.get("InErrors", 0) + fields.get("RcvbufErrors", 0)
 
 
+class DecoderClock:
+    """Counts the seconds spent in pyasn1's BER decoder, which pysnmp calls for every message it receives
+    (``pyasn1.codec.ber.decoder.decode``, looked up on the module at each call)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._decode = ber_decoder.decode
+
+    def __enter__(self) -> Self:
+        def decode(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return self._decode(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        ber_decoder.decode = decode
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        ber_decoder.decode = self._decode
+
+
 async def poll(host: str, port: int, community: str, polls: int) -> dict[str, float]:
     poller = SnmpPoller(concurrency=1)
     target = SnmpTarget(asset="switch", address=host, config=config(port), credentials=Credentials(community=community))
@@ -46,16 +74,18 @@ async def poll(host: str, port: int, community: str, polls: int) -> dict[str, fl
 
         await poller.poll_once([target])  # warm-up: imports, the engine, the first request
         before = await served()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         interfaces = 0
-        for _ in range(polls):
-            result = (await poller.poll_once([target]))["switch"]
-            if result.error is not None:
-                raise SystemExit(f"poll failed: {result.error}")
-            interfaces = len(result.interfaces)
-        seconds = time.perf_counter() - started
+        with DecoderClock() as decoder:
+            for _ in range(polls):
+                result = (await poller.poll_once([target]))["switch"]
+                if result.error is not None:
+                    raise SystemExit(f"poll failed: {result.error}")
+                interfaces = len(result.interfaces)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         after = await served()
-        return {"seconds": seconds, "varbinds": after - before - 1, "interfaces": interfaces}
+        return {"seconds": seconds, "varbinds": after - before - 1, "interfaces": interfaces, "cpu_seconds": cpu,
+                "decode_seconds": decoder.seconds}
     finally:
         poller.close()
 

@@ -7,6 +7,7 @@ gets a clear message instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -76,6 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     log.configure(settings.log.level, settings.log.format)
+    # what the imports made lives as long as the process: full garbage collections need not walk it again
+    gc.collect()
+    gc.freeze()
     serve(settings)
     return 0
 

@@ -5,19 +5,27 @@ Host series are named after node_exporter's where the meaning is the same and th
 ``node_memory_*_bytes`` in snake case). An asset silent for longer than ``silence_intervals`` of its
 interval stops exporting host series — Prometheus then marks them stale instead of drawing a
 flat line — while ``schoolops_asset_up`` and the last-report age keep telling the story.
+
+The fleet's series are many (about 130 per server; 640,000 for 5,000 assets), so they are not
+prometheus-client metric objects: :meth:`FleetCollector.snapshot` takes the fleet's current state on
+the event loop, and :meth:`FleetSnapshot.render` writes the text exposition format from it
+directly, anywhere (the page is rendered off the loop) — the same lines prometheus-client's
+``generate_latest`` writes (HELP, TYPE, labels sorted by name, its number format), at a fraction of
+the cost. The collector's own metrics stay in the registry.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 import schoolops
-from collector.fleet import Fleet
+from collector.fleet import Fleet, Labels
 from schoolops.wire import CPU_MODES, Report
 
 REJECT_REASONS = (
@@ -27,60 +35,90 @@ REJECT_REASONS = (
 BASE_LABELS = ("asset", "site", "role")
 
 
+def _escape(value: str) -> str:
+    """A label value as the text format writes it (backslash, newline and double quote escaped)."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
 class _Families:
-    """Builds metric families on first use; label names are fixed by the first sample."""
+    """The fleet's metric families as text: a family's HELP and TYPE come from its first sample, families
+    appear in the order of first use, and each sample's labels are sorted by name."""
 
     def __init__(self) -> None:
-        self._families: dict[str, tuple[Metric, tuple[str, ...]]] = {}
+        self._families: dict[str, tuple[str, str, list[str]]] = {}  # name → (kind, doc, sample lines)
 
-    def add(self, kind: str, name: str, doc: str, labels: dict[str, str], value: float) -> None:
+    def add(self, kind: str, name: str, doc: str, base: dict[str, str], extra: dict[str, str], value: float) -> None:
+        """``base``: label values already escaped (the asset's, shared by its samples); ``extra``: not yet."""
         entry = self._families.get(name)
         if entry is None:
-            names = tuple(labels)
-            family: Metric = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, doc, labels=names)
-            entry = self._families[name] = (family, names)
-        family, names = entry
-        family.add_metric([labels[n] for n in names], float(value))  # type: ignore[attr-defined]
+            entry = self._families[name] = (kind, doc, [])
+        labels = base | {key: _escape(text) for key, text in extra.items()} if extra else base
+        text = ",".join([f'{key}="{labels[key]}"' for key in sorted(labels)])
+        sample = f"{name}_total" if kind == "counter" else name
+        entry[2].append(f"{sample}{{{text}}} {floatToGoString(value)}\n")
 
-    def __iter__(self) -> Iterator[Metric]:
-        return (family for family, _ in self._families.values())
+    def text(self) -> str:
+        parts = []
+        for name, (kind, doc, lines) in self._families.items():
+            shown = f"{name}_total" if kind == "counter" else name
+            help_text = doc.replace("\\", "\\\\").replace("\n", "\\n")
+            parts.append(f"# HELP {shown} {help_text}\n# TYPE {shown} {kind}\n")
+            parts.append("".join(lines))
+        return "".join(parts)
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """The fleet as it was at ``now``: each asset's name, labels, latest report and its arrival."""
+
+    now: float
+    silence_intervals: int
+    assets: tuple[tuple[str, Labels, Report | None, float | None], ...]
+
+    def render(self) -> bytes:
+        """The fleet's series in the text exposition format (pure: safe to run in a worker thread)."""
+        out = _Families()
+        for name, labels, report, received_at in self.assets:
+            base = {"asset": _escape(name), "site": _escape(labels.site), "role": _escape(labels.role)}
+            out.add("gauge", "schoolops_asset_info", "Asset labels (value is always 1).",
+                    base, {"tier": labels.tier}, 1)
+            fresh = False
+            if report is not None and received_at is not None:
+                age = max(0.0, self.now - received_at)
+                fresh = age <= report.interval * self.silence_intervals
+                out.add("gauge", "schoolops_asset_last_report_age_seconds",
+                        "Seconds since the asset's last applied report.", base, {}, age)
+                out.add("gauge", "schoolops_asset_last_report_timestamp_seconds",
+                        "Unix time of the asset's last applied report.", base, {}, received_at)
+            out.add("gauge", "schoolops_asset_up", "1 while the asset reports within its silence window.",
+                    base, {}, 1 if fresh else 0)
+            if report is not None and fresh:
+                _report_series(out, base, report)
+        return out.text().encode("utf-8")
 
 
 class FleetCollector:
-    """A prometheus-client custom collector over the fleet view (one ``collect()``)."""
+    """The fleet view's series for /metrics: a snapshot on the event loop, rendered anywhere."""
 
     def __init__(self, fleet: Fleet, *, silence_intervals: int, clock: Callable[[], float] = time.time) -> None:
         self.fleet = fleet
         self.silence_intervals = silence_intervals
         self.clock = clock
 
-    def collect(self) -> Iterator[Metric]:
-        now = self.clock()
-        out = _Families()
-        for view in self.fleet.assets.values():
-            base = {"asset": view.name, "site": view.labels.site, "role": view.labels.role}
-            out.add("gauge", "schoolops_asset_info", "Asset labels (value is always 1).",
-                    base | {"tier": view.labels.tier}, 1)
-            report = view.report
-            fresh = False
-            if report is not None and view.received_at is not None:
-                age = max(0.0, now - view.received_at)
-                fresh = age <= report.interval * self.silence_intervals
-                out.add("gauge", "schoolops_asset_last_report_age_seconds",
-                        "Seconds since the asset's last applied report.", base, age)
-                out.add("gauge", "schoolops_asset_last_report_timestamp_seconds",
-                        "Unix time of the asset's last applied report.", base, view.received_at)
-            out.add("gauge", "schoolops_asset_up", "1 while the asset reports within its silence window.",
-                    base, 1 if fresh else 0)
-            if report is not None and fresh:
-                _report_series(out, base, report)
-        yield from out
+    def snapshot(self) -> FleetSnapshot:
+        """Call on the event loop (which changes the fleet): views change, the reports they hold do not."""
+        return FleetSnapshot(
+            now=self.clock(), silence_intervals=self.silence_intervals,
+            assets=tuple((v.name, v.labels, v.report, v.received_at) for v in self.fleet.assets.values()),
+        )
 
 
 def _report_series(out: _Families, base: dict[str, str], r: Report) -> None:
     # positional-only, so that a label may be called "name" (the port check's)
-    g: Callable[..., None] = lambda metric, doc, value, /, **extra: out.add("gauge", metric, doc, base | extra, value)  # noqa: E731
-    c: Callable[..., None] = lambda metric, doc, value, /, **extra: out.add("counter", metric, doc, base | extra, value)  # noqa: E731
+    g: Callable[..., None] = lambda metric, doc, value, /, **extra: out.add("gauge", metric, doc, base, extra, value)  # noqa: E731
+    c: Callable[..., None] = lambda metric, doc, value, /, **extra: out.add("counter", metric, doc, base, extra, value)  # noqa: E731
     sp = r.spool
     g("schoolops_agent_spool_pending_reports", "Reports waiting in the agent's spool.", sp.pending)
     g("schoolops_agent_spool_pending_bytes", "Bytes waiting in the agent's spool.", sp.pending_bytes)
@@ -191,9 +229,11 @@ def _values(struct: Any) -> list[float]:
 
 
 class CollectorMetrics:
-    """The collector's own health, registered on the app's registry."""
+    """The collector's own health, registered on the app's registry; and the fleet's series (``fleet``),
+    which /metrics renders beside the registry's."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, fleet: FleetCollector) -> None:
+        self.fleet = fleet
         self.accepted = Counter(
             "schoolops_reports_accepted", "Reports accepted, by result (applied or duplicate).",
             ["result"], registry=registry,
@@ -224,5 +264,4 @@ def build_registry(fleet: Fleet, *, silence_intervals: int) -> tuple[CollectorRe
     disable_created_metrics()  # *_created series double the page and no dashboard reads them
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
-    registry.register(FleetCollector(fleet, silence_intervals=silence_intervals))  # type: ignore[arg-type]
-    return registry, CollectorMetrics(registry)
+    return registry, CollectorMetrics(registry, FleetCollector(fleet, silence_intervals=silence_intervals))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import asyncio
+import random
 
 import structlog
 from aiohttp import web
@@ -17,7 +18,8 @@ logger = structlog.get_logger("schoolops.web")
 @web.middleware
 async def request_context(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     """Bind a request id to every log line of the request; answer every HTTP error as JSON."""
-    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    # an id to find a request's lines by, not a secret: the cheap generator will do
+    request_id = request.headers.get("X-Request-Id", "")[:64] or f"{random.getrandbits(64):016x}"
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)
@@ -41,7 +43,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[keys.REGISTRY])
+    """The registry's metrics and the fleet's series. The fleet is read here, on the loop that changes
+    it; the text is written in a worker thread, so a page of many assets does not stall ingest."""
+    registry = request.app[keys.REGISTRY]
+    fleet = request.app[keys.METRICS].fleet.snapshot()
+    body = await asyncio.to_thread(lambda: generate_latest(registry) + fleet.render())
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

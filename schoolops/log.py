@@ -1,45 +1,21 @@
-"""structlog set-up, done once at start-up: JSON lines off a terminal, readable on one; secrets redacted."""
+"""structlog set-up, done once at start-up: JSON lines off a terminal, readable on one; secrets redacted.
+
+The agent logs through :mod:`agent.log` instead (the same lines, without structlog's import cost).
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import MutableMapping
 from typing import Any, Literal
 
 import structlog
 
+from schoolops.redact import REDACTED, redact, redact_secrets
+
+__all__ = ["REDACTED", "LogFormat", "configure", "redact", "redact_secrets"]
+
 LogFormat = Literal["auto", "json", "console"]
-
-_SECRET_KEYS = re.compile(
-    r"(token|password|passwd|secret|authorization|community|passphrase|auth_key|priv_key|private_key|cookie)",
-    re.IGNORECASE,
-)
-# an agent token as `schoolops token create` prints it, wherever it appears in a string
-_TOKEN_IN_TEXT = re.compile(r"\bso_[A-Za-z0-9]{8,}\.[A-Za-z0-9_-]{16,}")
-_BEARER_IN_TEXT = re.compile(r"(?i)(bearer\s+)\S+")
-REDACTED = "***"
-
-
-def redact(value: Any) -> Any:
-    if isinstance(value, str):
-        return _BEARER_IN_TEXT.sub(r"\1" + REDACTED, _TOKEN_IN_TEXT.sub(REDACTED, value))
-    if isinstance(value, dict):
-        return {k: (REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else redact(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
-
-
-def redact_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: no secret reaches a log line, by key name or by token shape."""
-    for key in list(event_dict):
-        if _SECRET_KEYS.search(key) and not key.endswith(("_file", "_path", "_id", "_name")):
-            event_dict[key] = REDACTED
-        else:
-            event_dict[key] = redact(event_dict[key])
-    return event_dict
 
 
 def configure(level: str = "info", fmt: LogFormat = "auto", stream: Any = None) -> None:

@@ -16,7 +16,7 @@ import enum
 from typing import Annotated
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Meta
 
 SCHEMA_VERSION = 1
 MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exactly
@@ -37,6 +37,12 @@ Label = Annotated[str, Meta(max_length=64, pattern=r"^[^\x00-\x1f]*\Z")]
 Text = Annotated[str, Meta(max_length=4096)]
 
 
+class _Tree(msgspec.Struct, gc=False):
+    """Every wire type: a decoded report is a tree of these (no reference cycles), so the garbage
+    collector need not track them. The collector holds every asset's latest report, and tracked they
+    made each full collection walk thousands of reports' parts."""
+
+
 class Tier(enum.StrEnum):
     """How much the school depends on an asset; feeds severity classification."""
 
@@ -45,20 +51,20 @@ class Tier(enum.StrEnum):
     NORMAL = "normal"
 
 
-class AssetLabels(Struct, frozen=True, omit_defaults=True):
+class AssetLabels(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):  # a _Tree, but frozen
     site: Label | None = None
     role: Label | None = None
     tier: Tier | None = None
 
 
-class Host(Struct, omit_defaults=True):
+class Host(_Tree, omit_defaults=True):
     hostname: Label
     boot_time: Amount
     os: Label = ""
     kernel: Label = ""
 
 
-class CpuTimes(Struct, array_like=True):
+class CpuTimes(_Tree, array_like=True):
     """Seconds spent per mode by one core since boot; array-like to keep reports small."""
 
     user: Amount
@@ -74,12 +80,12 @@ class CpuTimes(Struct, array_like=True):
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
-class Cpu(Struct):
+class Cpu(_Tree):
     percent: Annotated[float, Meta(ge=0, le=100)]
     cores: Annotated[list[CpuTimes], Meta(max_length=4096)]
 
 
-class Memory(Struct):
+class Memory(_Tree):
     total: Count
     available: Count
     used: Count
@@ -90,13 +96,13 @@ class Memory(Struct):
     swap_free: Count = 0
 
 
-class Load(Struct):
+class Load(_Tree):
     load1: Amount
     load5: Amount
     load15: Amount
 
 
-class Filesystem(Struct):
+class Filesystem(_Tree):
     device: Label
     mountpoint: Annotated[str, Meta(max_length=1024)]
     fstype: Label
@@ -108,7 +114,7 @@ class Filesystem(Struct):
     readonly: bool = False
 
 
-class Disk(Struct):
+class Disk(_Tree):
     device: Label
     reads: Count
     writes: Count
@@ -119,7 +125,7 @@ class Disk(Struct):
     io_seconds: Amount = 0.0
 
 
-class NetInterface(Struct):
+class NetInterface(_Tree):
     device: Label
     up: bool
     speed_mbps: Count
@@ -133,7 +139,7 @@ class NetInterface(Struct):
     tx_drop: Count
 
 
-class Temperature(Struct, omit_defaults=True):
+class Temperature(_Tree, omit_defaults=True):
     chip: Label
     sensor: Label
     celsius: float
@@ -141,7 +147,7 @@ class Temperature(Struct, omit_defaults=True):
     critical: float | None = None
 
 
-class WatchedProcess(Struct):
+class WatchedProcess(_Tree):
     name: Name
     running: bool
     count: Count
@@ -149,13 +155,13 @@ class WatchedProcess(Struct):
     rss_bytes: Count
 
 
-class Port(Struct):
+class Port(_Tree):
     name: Name
     port: Annotated[int, Meta(ge=1, le=65535)]
     listening: bool
 
 
-class FileFreshness(Struct, omit_defaults=True):
+class FileFreshness(_Tree, omit_defaults=True):
     name: Name
     path: Annotated[str, Meta(max_length=1024)]
     max_age_seconds: Amount
@@ -166,12 +172,12 @@ class FileFreshness(Struct, omit_defaults=True):
     error: Text | None = None
 
 
-class LogLine(Struct):
+class LogLine(_Tree):
     pattern: Annotated[str, Meta(max_length=512)]
     line: Text
 
 
-class LogWatch(Struct, omit_defaults=True):
+class LogWatch(_Tree, omit_defaults=True):
     name: Name
     path: Annotated[str, Meta(max_length=1024)]
     matches_total: Count  # since the stream began; a counter
@@ -189,7 +195,7 @@ class CheckStatus(enum.IntEnum):
     UNKNOWN = 3
 
 
-class PerfData(Struct, omit_defaults=True):
+class PerfData(_Tree, omit_defaults=True):
     label: Annotated[str, Meta(max_length=128)]
     value: float
     uom: Annotated[str, Meta(max_length=16)] = ""
@@ -199,7 +205,7 @@ class PerfData(Struct, omit_defaults=True):
     max: float | None = None
 
 
-class CommandCheck(Struct, omit_defaults=True):
+class CommandCheck(_Tree, omit_defaults=True):
     name: Name
     status: CheckStatus
     output: Text
@@ -208,12 +214,12 @@ class CommandCheck(Struct, omit_defaults=True):
     timed_out: bool = False
 
 
-class ProbeError(Struct):
+class ProbeError(_Tree):
     probe: Name
     message: Text
 
 
-class Device(Struct, omit_defaults=True):
+class Device(_Tree, omit_defaults=True):
     """A network device as its poller sees it (SNMP system group)."""
 
     reachable: bool
@@ -226,7 +232,7 @@ class Device(Struct, omit_defaults=True):
     error: Text | None = None  # why it could not be polled (timeout, wrong community, auth failure…)
 
 
-class Interface(Struct, omit_defaults=True):
+class Interface(_Tree, omit_defaults=True):
     """IF-MIB ifTable + ifXTable; counters are raw (64-bit where the device has them), rates are per second."""
 
     index: Annotated[int, Meta(ge=0)]
@@ -248,7 +254,7 @@ class Interface(Struct, omit_defaults=True):
     discards_per_second: Amount | None = None
 
 
-class ProbeResult(Struct, omit_defaults=True):
+class ProbeResult(_Tree, omit_defaults=True):
     """An active check of a service: ICMP, TCP, HTTP(S), TLS certificate, DNS."""
 
     name: Name
@@ -261,7 +267,7 @@ class ProbeResult(Struct, omit_defaults=True):
     error: Text | None = None
 
 
-class SpoolStats(Struct):
+class SpoolStats(_Tree):
     """The agent's outbox as it was when this report was made."""
 
     pending: Count = 0
@@ -271,7 +277,7 @@ class SpoolStats(Struct):
 
 
 
-class Report(Struct, kw_only=True, omit_defaults=True):
+class Report(_Tree, kw_only=True, omit_defaults=True):
     schema: Annotated[int, Meta(ge=1)]
     asset: AssetName
     stream: StreamId
@@ -300,7 +306,7 @@ class Report(Struct, kw_only=True, omit_defaults=True):
     spool: SpoolStats = msgspec.field(default_factory=SpoolStats)
 
 
-class _Envelope(Struct):
+class _Envelope(_Tree):
     schema: int
 
 

@@ -9,6 +9,7 @@ saves with each report.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -33,31 +34,38 @@ class ProbeState:
 
 ProbeFactory = Callable[[ProbesConfig, ProbeState], "Probe | None"]
 
+# name (the Report field it fills, and the ProbesConfig key that turns it on) → (module, class with a
+# ``build`` factory). A probe's module is imported only when the config turns the probe on: an agent
+# that watches no logs and runs no plugins never loads that code.
+PROBES: dict[str, tuple[str, str]] = {
+    "host": ("agent.probes.system", "HostProbe"),
+    "cpu": ("agent.probes.system", "CpuProbe"),
+    "memory": ("agent.probes.system", "MemoryProbe"),
+    "load": ("agent.probes.system", "LoadProbe"),
+    "filesystems": ("agent.probes.system", "FilesystemProbe"),
+    "disks": ("agent.probes.system", "DiskProbe"),
+    "network": ("agent.probes.system", "NetworkProbe"),
+    "temperatures": ("agent.probes.system", "TemperatureProbe"),
+    "processes": ("agent.probes.processes", "ProcessProbe"),
+    "ports": ("agent.probes.processes", "PortProbe"),
+    "files": ("agent.probes.files", "FileFreshnessProbe"),
+    "logs": ("agent.probes.logs", "LogWatchProbe"),
+    "commands": ("agent.probes.commands", "CommandProbe"),
+}
 
-def _registry() -> dict[str, ProbeFactory]:
-    from agent.probes import commands, files, logs, processes, system
 
-    return {
-        "host": system.HostProbe.build,
-        "cpu": system.CpuProbe.build,
-        "memory": system.MemoryProbe.build,
-        "load": system.LoadProbe.build,
-        "filesystems": system.FilesystemProbe.build,
-        "disks": system.DiskProbe.build,
-        "network": system.NetworkProbe.build,
-        "temperatures": system.TemperatureProbe.build,
-        "processes": processes.ProcessProbe.build,
-        "ports": processes.PortProbe.build,
-        "files": files.FileFreshnessProbe.build,
-        "logs": logs.LogWatchProbe.build,
-        "commands": commands.CommandProbe.build,
-    }
+def factory(name: str) -> ProbeFactory:
+    module, cls = PROBES[name]
+    build: ProbeFactory = getattr(importlib.import_module(module), cls).build
+    return build
 
 
 def build_probes(config: ProbesConfig, state: ProbeState) -> list[Probe]:
     probes = []
-    for factory in _registry().values():
-        probe = factory(config, state)
+    for name in PROBES:
+        if not getattr(config, name):  # off (a false flag or an empty watch list): its module stays unloaded
+            continue
+        probe = factory(name)(config, state)
         if probe is not None:
             probes.append(probe)
     return probes

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Self
 
+import msgspec
 import psutil
 
 from agent.config import PortWatchConfig, ProbesConfig, ProcessWatchConfig
@@ -62,8 +62,7 @@ class ProcessProbe:
         ]
 
 
-@dataclass
-class _Tally:
+class _Tally(msgspec.Struct):
     count: int = 0
     cpu_seconds: float = 0.0
     rss_bytes: int = 0

@@ -22,6 +22,7 @@ stopped probe) clears its findings and forgets its rate samples.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,9 @@ class AssetRuleState:
     pending: Mapping[str, float] = field(default_factory=dict)  # fingerprint → since
     firing: frozenset[str] = frozenset()  # fingerprints returned by the last evaluation
     samples: Mapping[str, Series] = field(default_factory=dict)  # rate rules: fingerprint → series
+    # rate rules: fingerprint → (target, seconds until it) fitted to that series, so that evaluating the
+    # same report again (a periodic tick) does not fit the same samples again
+    estimates: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,22 +88,28 @@ def evaluate_asset(
     measured = measurements(report) if report is not None else {}
     pending: dict[str, float] = {}
     samples: dict[str, Series] = {}
+    estimates: dict[str, tuple[float, float | None]] = {}
     findings: list[Finding] = []
     for rule in rules:
         if isinstance(rule, AbsenceRule):
             continue
-        values = measured.get(rule.metric, [])
+        values = measured.get(rule.metric)
+        if not values:  # nothing measured: no condition holds, and a rate rule's samples are forgotten
+            continue
         prefix = fingerprint(rule.id, asset.name, "")
         if isinstance(rule, ThresholdRule):
-            conditions = _threshold(rule, values, {key for key, _ in values if prefix + key in previous.firing})
+            was_firing = {key for key, _ in values if prefix + key in previous.firing} if previous.firing else set()
+            conditions = _threshold(rule, values, was_firing)
         elif isinstance(rule, StateRule):
             conditions = _state(rule, values)
         else:
             assert report is not None or not values
             collected_at = report.collected_at if report is not None else 0.0
             history = {key: previous.samples.get(prefix + key, ()) for key, _ in values}
-            conditions, series = _rate(rule, values, collected_at, history)
+            fitted = {key: previous.estimates.get(prefix + key) for key, _ in values}
+            conditions, series, etas = _rate(rule, values, collected_at, history, fitted)
             samples.update((prefix + key, s) for key, s in series.items())
+            estimates.update((prefix + key, e) for key, e in etas.items())
         for condition in conditions:
             fp = prefix + condition.key
             since = previous.pending.get(fp, now)
@@ -107,7 +117,7 @@ def evaluate_asset(
             if rule.for_ <= 0 or now - since >= rule.for_:
                 findings.append(_finding(rule, asset, condition, since))
     firing = frozenset(f.fingerprint for f in findings)
-    return AssetRuleState(pending=pending, firing=firing, samples=samples), findings
+    return AssetRuleState(pending=pending, firing=firing, samples=samples, estimates=estimates), findings
 
 
 def _finding(rule: Rule, asset: AssetContext, condition: _Condition, since: float) -> Finding:
@@ -141,16 +151,17 @@ def _absence(
 
 def _threshold(rule: ThresholdRule, values: list[tuple[str, float]], firing: set[str]) -> list[_Condition]:
     levels = rule.ordered_levels()
-    least_severity, least = levels[-1]
-    recovery = rule.recovery_level()
     conditions = []
     for key, value in values:
         reached = next(((severity, at) for severity, at in levels if rule.crosses(value, at)), None)
         if reached is not None:
             conditions.append(_Condition(key, reached[0], value, reached[1]))
-        elif key in firing and (value >= recovery if rule.direction == "above" else value <= recovery):
+        elif key in firing:
             # hysteresis: between recovery and the least severe level, a firing finding stays there
-            conditions.append(_Condition(key, least_severity, value, least))
+            recovery = rule.recovery_level()
+            if value >= recovery if rule.direction == "above" else value <= recovery:
+                least_severity, least = levels[-1]
+                conditions.append(_Condition(key, least_severity, value, least))
     return conditions
 
 
@@ -164,30 +175,43 @@ def _state(rule: StateRule, values: list[tuple[str, float]]) -> list[_Condition]
 
 
 def _rate(
-    rule: RateRule, values: list[tuple[str, float]], collected_at: float, history: Mapping[str, Series]
-) -> tuple[list[_Condition], dict[str, Series]]:
-    """Seconds until ``target`` at the least-squares rate over ``window``; holds when within ``predict``."""
+    rule: RateRule, values: list[tuple[str, float]], collected_at: float, history: Mapping[str, Series],
+    fitted: Mapping[str, tuple[float, float | None] | None],
+) -> tuple[list[_Condition], dict[str, Series], dict[str, tuple[float, float | None]]]:
+    """Seconds until ``target`` at the least-squares rate over ``window``; holds when within ``predict``.
+
+    ``fitted``: the (target, seconds) found last time for each key's series, reused when the series
+    did not change (the same report again) and the target is the same."""
     conditions = []
     kept: dict[str, Series] = {}
+    etas: dict[str, tuple[float, float | None]] = {}
     for key, value in values:
-        series = _add_sample(history.get(key, ()), collected_at, value, rule.window)
+        before = history.get(key, ())
+        series = _add_sample(before, collected_at, value, rule.window)
         kept[key] = series
         if len(series) < rule.min_samples:
             continue
-        eta = _time_to_target(series, rule.target)
+        known = fitted.get(key)
+        if series is before and known is not None and known[0] == rule.target:
+            eta = known[1]
+        else:
+            eta = _time_to_target(series, rule.target)
+        etas[key] = (rule.target, eta)
         if eta is not None and eta <= rule.predict:
             conditions.append(_Condition(key, rule.base_severity, eta, rule.target))
-    return conditions, kept
+    return conditions, kept, etas
 
 
 def _add_sample(series: Series, at: float, value: float, window: float) -> Series:
     if series and at == series[-1][0]:
-        grown = series  # the same report again (a periodic tick)
+        grown = series  # the same report again (a periodic tick): the same series object, unless the window shrank
     elif series and at < series[-1][0]:
         grown = ((at, value),)  # the agent's clock went back: start over
     else:
         grown = (*series, (at, value))
     cutoff = grown[-1][0] - window
+    if grown[0][0] >= cutoff and len(grown) <= MAX_SAMPLES:
+        return grown  # all within the window (samples are in time order): nothing to drop
     return tuple(sample for sample in grown if sample[0] >= cutoff)[-MAX_SAMPLES:]
 
 
@@ -197,10 +221,11 @@ def _time_to_target(series: Series, target: float) -> float | None:
     times = [t - origin for t, _ in series]
     values = [v for _, v in series]
     mean_t, mean_v = sum(times) / len(times), sum(values) / len(values)
-    spread = sum((t - mean_t) ** 2 for t in times)
+    dt = [t - mean_t for t in times]
+    spread = sum(map(operator.mul, dt, dt))
     if spread == 0:
         return None
-    slope = sum((t - mean_t) * (v - mean_v) for t, v in zip(times, values)) / spread
+    slope = sum(map(operator.mul, dt, [v - mean_v for v in values])) / spread
     if slope == 0:
         return None
     eta = (target - values[-1]) / slope

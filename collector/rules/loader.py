@@ -32,6 +32,7 @@ from collector.rules.model import (
     unknown_name,
 )
 from schoolops import ConfigError, conf
+from schoolops.wire import Tier
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,30 @@ class AppliedOverride:
     changes: Mapping[str, Any]  # attribute name (``for_``) → value
 
 
+_SELECTIONS_KEPT = 100_000  # asset label sets remembered per RuleSet (every asset's, unless labels churn)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...] = ()
     overrides: tuple[AppliedOverride, ...] = ()  # in file order, then listed order: later ones win
     files: tuple[str, ...] = ()
+    # rules_for's answers by what selectors look at: every report asks, and the set never changes
+    _selections: dict[tuple[str, str, str, str, Tier], tuple[Rule, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def rules_for(self, asset: AssetContext) -> list[Rule]:
         """The rules that apply to ``asset``: overrides applied, disabled and unmatched rules dropped."""
+        key = (asset.name, asset.kind, asset.site, asset.role, asset.tier)
+        selected = self._selections.get(key)
+        if selected is None:
+            if len(self._selections) >= _SELECTIONS_KEPT:
+                self._selections.clear()
+            selected = self._selections[key] = tuple(self._select(asset))
+        return list(selected)
+
+    def _select(self, asset: AssetContext) -> list[Rule]:
         selected: list[Rule] = []
         for rule in self.rules:
             changes: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.store.sql import _insert_ignore
+from collector.store.dialect import insert_ignore as _insert_ignore
 from collector.store.tables import ack_links, channel_state, escalation_steps, notifications, security_reports
 
 

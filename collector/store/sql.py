@@ -3,9 +3,8 @@
 SQLAlchemy's engine is blocking, so every call runs on one dedicated worker thread, and SQLite never
 sees two writers from this process. Reports are applied in groups: those that arrive while the
 worker is busy are applied together, in one transaction and one thread hop, when it is free
-(group commit) — each caller still gets its own result only after the commit. The statements of
-the report path are built once, with bind parameters, so a report costs SQL rather than
-statement construction.
+(group commit), with one read of their streams and one write per stream, asset and latest report
+(:mod:`collector.store.streams`) — each caller still gets its own result only after the commit.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from collector.store import (
     ReportStream,
     StoreError,
 )
+from collector.store.streams import GroupConflict, apply_report, apply_reports
 from collector.store.tables import agent_tokens, api_tokens, asset_latest, assets, report_streams
 
 T = TypeVar("T")
@@ -59,6 +59,7 @@ class SqlStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._pending: list[tuple[IncomingReport, asyncio.Future[ApplyResult]]] = []
         self._applying: asyncio.Task[None] | None = None
+        self._streams: dict[str, tuple[str, int]] = {}  # asset → (stream, last_seq) as last committed here
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
@@ -114,8 +115,12 @@ class SqlStore:
     async def _apply_pending(self) -> None:
         while self._pending:
             group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            reports = [report for report, _ in group]
             try:
-                results = await self._run(lambda conn, g=group: [apply_report(conn, report) for report, _ in g])  # type: ignore[misc]
+                try:  # (only this task changes self._streams, and not while the worker reads it)
+                    results = await self._run(lambda conn, g=reports: apply_reports(conn, g, self._streams))  # type: ignore[misc]
+                except GroupConflict:  # rolled back: one after the other, as the group came
+                    results = await self._run(lambda conn, g=reports: [apply_report(conn, r) for r in g])  # type: ignore[misc]
             except Exception:  # noqa: BLE001 - one bad report must not fail the others: apply each alone
                 for report, future in group:
                     try:
@@ -124,12 +129,19 @@ class SqlStore:
                         if not future.done():
                             future.set_exception(exc)
                     else:
+                        self._committed(report, result)
                         if not future.done():
                             future.set_result(result)
                 continue
-            for (_, future), result in zip(group, results, strict=True):
+            for (report, future), result in zip(group, results, strict=True):
+                self._committed(report, result)
                 if not future.done():  # the caller may have gone (request cancelled)
                     future.set_result(result)
+
+    def _committed(self, report: IncomingReport, result: ApplyResult) -> None:
+        """Remember an applied report's stream and seq: the next group need not read them again."""
+        if result.outcome is ApplyOutcome.APPLIED:
+            self._streams[report.asset] = (report.stream, report.seq)
 
     async def latest_reports(self) -> list[LatestReport]:
         def query(conn: Connection) -> list[LatestReport]:
@@ -174,105 +186,6 @@ class SqlStore:
 
 
 # The queries, as plain functions of a connection: the async store and the CLI share them.
-
-
-def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
-    """INSERT unless the primary key exists (SQLite and PostgreSQL alike); True if this call inserted."""
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-    else:
-        raise StoreError(f"unsupported database: {dialect}")
-    return conn.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
-
-
-# The report path's statements, built once: executing them costs SQL, not statement construction.
-# (Bind names differ from column names: SQLAlchemy reserves those for the SET clause.)
-_STREAM = (report_streams.c.asset == sa.bindparam("b_asset")) & (report_streams.c.stream == sa.bindparam("b_stream"))
-_STREAM_LAST_SEQ = sa.select(report_streams.c.last_seq).where(_STREAM)
-_STREAM_ADVANCE = (
-    report_streams.update()
-    .where(_STREAM & (report_streams.c.last_seq == sa.bindparam("b_expected")))
-    .values(last_seq=sa.bindparam("b_seq"), applied=report_streams.c.applied + 1,
-            missing=report_streams.c.missing + sa.bindparam("b_missing"), last_seen=sa.bindparam("b_at"))
-)
-_STREAM_DUPLICATE = report_streams.update().where(_STREAM).values(duplicates=report_streams.c.duplicates + 1)
-_FIRST_STREAM = sa.select(sa.func.count()).where(report_streams.c.asset == sa.bindparam("b_asset"))
-
-
-def _agent_label(column: sa.Column[Any], value: str) -> sa.Case[Any]:
-    """An agent's label applies unless the inventory owns the asset's labels."""
-    return sa.case((assets.c.labels_source == "agent", sa.bindparam(value)), else_=column)
-
-
-_ASSET_REPORTED = (
-    assets.update()
-    .where(assets.c.name == sa.bindparam("b_asset"))
-    .values(last_report_at=sa.bindparam("b_at"), site=_agent_label(assets.c.site, "b_site"),
-            role=_agent_label(assets.c.role, "b_role"), tier=_agent_label(assets.c.tier, "b_tier"))
-)
-_LATEST_REPLACE = (
-    asset_latest.update()
-    .where(asset_latest.c.asset == sa.bindparam("b_asset"))
-    .values(stream=sa.bindparam("b_stream"), seq=sa.bindparam("b_seq"), received_at=sa.bindparam("b_at"),
-            body=sa.bindparam("b_body"))
-)
-
-
-def apply_report(conn: Connection, report: IncomingReport) -> ApplyResult:
-    """Apply a report unless its (asset, stream, seq) is not newer than the stream's high-water mark.
-
-    Compare-and-set throughout, so two collectors racing on the same report apply it once: the
-    loser counts a duplicate and writes nothing else.
-    """
-    key = {"b_asset": report.asset, "b_stream": report.stream}
-    row = conn.execute(_STREAM_LAST_SEQ, key).one_or_none()
-    if row is None:
-        first = conn.execute(_FIRST_STREAM, {"b_asset": report.asset}).scalar_one() == 0
-        missing = report.seq - 1 if first else 0
-        if _insert_ignore(conn, report_streams, {
-            "asset": report.asset, "stream": report.stream, "last_seq": report.seq, "applied": 1, "duplicates": 0,
-            "missing": missing, "first_seen": report.received_at, "last_seen": report.received_at,
-        }):
-            _register_asset(conn, report)
-            _upsert_latest(conn, report)
-            return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
-        row = conn.execute(_STREAM_LAST_SEQ, key).one()  # another writer created the stream first
-    if report.seq > row.last_seq:
-        missing = report.seq - row.last_seq - 1
-        moved = conn.execute(_STREAM_ADVANCE, {**key, "b_expected": row.last_seq, "b_seq": report.seq,
-                                               "b_missing": missing, "b_at": report.received_at}).rowcount
-        if moved == 1:
-            _register_asset(conn, report)
-            _upsert_latest(conn, report)
-            return ApplyResult(ApplyOutcome.APPLIED, missing=missing)
-    conn.execute(_STREAM_DUPLICATE, key)
-    return ApplyResult(ApplyOutcome.DUPLICATE)
-
-
-def _register_asset(conn: Connection, report: IncomingReport) -> None:
-    seen = conn.execute(_ASSET_REPORTED, {"b_asset": report.asset, "b_at": report.received_at, "b_site": report.site,
-                                          "b_role": report.role, "b_tier": report.tier}).rowcount
-    if seen:
-        return
-    if not _insert_ignore(conn, assets, {
-        "name": report.asset, "kind": "server", "site": report.site, "role": report.role, "tier": report.tier,
-        "labels_source": "agent", "parents": "[]", "created_at": report.received_at,
-        "updated_at": report.received_at, "last_report_at": report.received_at,
-    }):  # another writer registered it meanwhile
-        _register_asset(conn, report)
-
-
-def _upsert_latest(conn: Connection, report: IncomingReport) -> None:
-    values = {"b_asset": report.asset, "b_stream": report.stream, "b_seq": report.seq, "b_at": report.received_at,
-              "b_body": report.body}
-    if conn.execute(_LATEST_REPLACE, values).rowcount:
-        return
-    if not _insert_ignore(conn, asset_latest, {"asset": report.asset, "stream": report.stream, "seq": report.seq,
-                                               "received_at": report.received_at, "body": report.body}):
-        conn.execute(_LATEST_REPLACE, values)
 
 
 def list_streams(conn: Connection, asset: str | None = None) -> list[ReportStream]:

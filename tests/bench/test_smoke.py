@@ -18,7 +18,8 @@ FIGURES = {
     "2": ("Ingest: reports applied per second",),
     "3": ("SNMP: varbinds per second", "SNMP: one poll cycle over"),
     "4": ("Detection: process killed → P2 email, p50", "Detection: process killed → P2 email, p99"),
-    "5": ("/metrics with", "Patrol (shipped daily checklist) over", "Store size per 1,000 assets per day"),
+    "5": ("/metrics with", "Incident engine: one periodic tick over", "Patrol (shipped daily checklist) over",
+          "Store size per 1,000 assets per day"),
 }
 VERDICTS = {"yes", "**no**", "anchor missing", "—"}
 

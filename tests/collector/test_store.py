@@ -339,3 +339,60 @@ async def test_the_migrations_make_every_table_and_column_the_queries_use(store:
         engine.dispose()
     flat = [d for group in drift for d in (group if isinstance(group, list) else [group])]
     assert [d for d in flat if d[0] not in ("remove_index", "remove_fk")] == []
+
+
+GROUP = [  # one group: repeats, gaps, replays, two assets, a second stream of one of them
+    incoming(3), incoming(4, asset="db-01"), incoming(4), incoming(4), incoming(2), incoming(7), incoming(6),
+    incoming(5, asset="db-01", site="annex"), incoming(1, stream=STREAM_B, at=2000.0), incoming(8),
+    incoming(2, stream=STREAM_B, at=2001.0), incoming(9, asset="db-01"),
+]
+
+
+async def _state(store: SqlStore) -> tuple[Any, ...]:
+    return (await store.list_streams(), await store.latest_reports(), await store.list_assets())
+
+
+@pytest.mark.parametrize("new_stream", [False, True], ids=["known streams", "with a new stream"])
+async def test_a_group_applied_together_gives_what_one_after_the_other_gives(tmp_path: Path, new_stream: bool) -> None:
+    together, alone = SqlStore.open(sqlite_url(tmp_path / "t.db")), SqlStore.open(sqlite_url(tmp_path / "a.db"))
+    try:
+        for store in (together, alone):  # the streams exist before the group unless the group starts one
+            await store.apply_report(incoming(1))
+            await store.apply_report(incoming(1, asset="db-01"))
+        group = GROUP if new_stream else [r for r in GROUP if r.stream == STREAM_A]
+        grouped = await asyncio.gather(*(together.apply_report(r) for r in group))  # one transaction
+        sequential = [await alone.apply_report(r) for r in group]
+        assert grouped == sequential
+        assert await _state(together) == await _state(alone)
+    finally:
+        await together.close()
+        await alone.close()
+
+
+async def test_a_group_moved_by_another_writer_meanwhile_is_applied_one_by_one(
+    two_stores: tuple[SqlStore, SqlStore], db_path: Path
+) -> None:
+    a, b = two_stores
+    await a.apply_report(incoming(1))
+    lock = WriteLock(db_path, [a.engine, b.engine])
+    a2, a3, b3, _ = await asyncio.gather(a.apply_report(incoming(2)), a.apply_report(incoming(3)),
+                                         b.apply_report(incoming(3)), lock.release_when_all_ready())
+    assert [a3.outcome, b3.outcome].count(APPLIED) == 1  # whoever won, seq 3 was applied once
+    outcomes = [a2.outcome, a3.outcome, b3.outcome]
+    (stream,) = await a.list_streams()
+    assert (stream.last_seq, stream.applied, stream.duplicates) == (3, 1 + outcomes.count(APPLIED),
+                                                                   outcomes.count(DUPLICATE))
+
+
+async def test_a_store_whose_view_of_a_stream_went_stale_still_applies_each_report_once(
+    two_stores: tuple[SqlStore, SqlStore]
+) -> None:
+    a, b = two_stores
+    for seq in (1, 2, 3):
+        await a.apply_report(incoming(seq))
+    for seq in (4, 5):  # a does not see these
+        await b.apply_report(incoming(seq))
+    assert [(r.outcome, r.missing) for r in await asyncio.gather(*(a.apply_report(incoming(s)) for s in (3, 5, 7)))] == [
+        (DUPLICATE, 0), (DUPLICATE, 0), (APPLIED, 1)]
+    (stream,) = await a.list_streams()
+    assert (stream.last_seq, stream.applied, stream.duplicates, stream.missing) == (7, 6, 2, 1)

@@ -38,3 +38,18 @@ def test_base_install_carries_only_the_agent_dependencies() -> None:
     base = {dep.split(">")[0].split("=")[0].strip().lower() for dep in project["dependencies"]}
     assert base == {"psutil", "msgspec", "pyyaml", "structlog"}
     assert "aiohttp>=3.9" in project["optional-dependencies"]["collector"]
+
+
+def test_an_agent_sending_plain_http_loads_neither_structlog_nor_tls(tmp_path: Path) -> None:
+    """Both cost the agent resident memory (docs/benchmarks.md, figure 1); an https collector loads ssl."""
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"collector: {{url: 'http://127.0.0.1:9', token: x}}\nstate_dir: {tmp_path / 'state'}\n")
+    script = (
+        "import sys\nfrom agent.main import Agent\n"
+        "agent = Agent(__import__('pathlib').Path(sys.argv[1])); agent.collect()\n"
+        "print(sorted(m for m in ('structlog', 'ssl', '_ssl', '_hashlib', 'asyncio') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
