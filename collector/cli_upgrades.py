@@ -135,17 +135,10 @@ def _decide(approve: bool) -> Callable[[argparse.Namespace], int]:
         from collector.upgrades import requests
 
         person, roles = _person(args, "read")
-        try:
-            decision = _query(args, lambda c: requests.decide(c, args.id, person=person, roles=roles, approve=approve,
-                                                              note=args.note, now=time.time()))
-        except requests.RequestRefused as exc:
-            # the refusal's audit row went with the failed transaction: write it on its own
-            from collector.store import incidents as q
-
-            why = str(exc)
-            _query(args, lambda c: q.audit(c, time.time(), person, "upgrade.approval_refused", f"upgrade:{args.id}",
-                                           {"reason": why}))
-            raise UsageError(why) from None
+        decision, refusal = _query(args, lambda c: requests.decide(c, args.id, person=person, roles=roles,
+                                                                   approve=approve, note=args.note, now=time.time()))
+        if decision is None:
+            raise UsageError(refusal)
         print(f"upgrade {args.id}: {decision} by {person}")
         return _follow(args, args.id) if approve and args.wait else 0
 

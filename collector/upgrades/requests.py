@@ -73,26 +73,24 @@ def request(conn: Connection, upgrade: Plan, *, mode: str, actor: str, now: floa
 
 
 def decide(conn: Connection, upgrade_id: int, *, person: str, roles: Sequence[str], approve: bool, note: str | None,
-           now: float) -> str:
-    """Approve or deny; the decision, or :class:`RequestRefused` (also written to the audit log)."""
+           now: float) -> tuple[str | None, str]:
+    """Approve or deny: ``(decision, "")``, or ``(None, why not)``. A refusal is written to the audit log
+    too, so the caller must not roll the transaction back."""
     record = u.get(conn, upgrade_id)
-    if record is None:
-        raise RequestRefused(f"no upgrade request {upgrade_id}")
-    refusal = core.approval_refusal(upgrade_id=upgrade_id, state=record.state, role=record.approval_role,
-                                    requested_by=record.requested_by, expires_at=record.expires_at, person=person,
-                                    roles=roles, now=now)
+    refusal = f"no upgrade request {upgrade_id}" if record is None else core.approval_refusal(
+        upgrade_id=upgrade_id, state=record.state, role=record.approval_role, requested_by=record.requested_by,
+        expires_at=record.expires_at, person=person, roles=roles, now=now)
     decision = "approved" if approve else "denied"
+    ending = {} if approve else {"finished_at": now, "result": f"denied by {person}" + (f": {note}" if note else "")}
     if refusal is None and not u.move(conn, upgrade_id, "waiting_approval", decision, decided_by=person,
-                                      decided_at=now, decision_note=note,
-                                      **({} if approve else {"finished_at": now, "result": f"denied by {person}"
-                                                                                            + (f": {note}" if note else "")})):
+                                      decided_at=now, decision_note=note, **ending):
         refusal = f"upgrade {upgrade_id}: somebody decided a moment ago"
-    if refusal is not None:
+    if refusal is not None or record is None:
         q.audit(conn, now, person, "upgrade.approval_refused", f"upgrade:{upgrade_id}", {"reason": refusal})
-        raise RequestRefused(refusal)
+        return None, str(refusal)
     q.audit(conn, now, person, f"upgrade.{decision}", f"upgrade:{upgrade_id}",
             {"plan": record.plan, "note": note, "digest": record.digest})
-    return decision
+    return decision, ""
 
 
 def request_rollback(conn: Connection, upgrade_id: int, *, actor: str, now: float) -> int:

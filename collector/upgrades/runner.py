@@ -58,17 +58,6 @@ class UpgradeRunner:
         self.store, self.world, self.fleet, self.patrol, self.notices = store, world, fleet, patrol, notices
         self.entries, self.back_up, self.on_done, self.clock = entries, back_up, on_done, clock
 
-    # --- which assets ---------------------------------------------------------------------------
-    def affected(self, plan: Plan) -> list[str]:
-        """The assets the plan's selector matches, among those the collector knows (fleet and inventory)."""
-        names = set(self.fleet.assets) | set(self.entries())
-        found = []
-        for name in sorted(names):
-            target = self.patrol.target(name)
-            if target is not None and plan.assets.matches(target.facts):
-                found.append(name)
-        return found
-
     # --- one request ----------------------------------------------------------------------------
     async def execute(self, upgrade_id: int) -> str:
         record = await self.store.run(lambda c: u.get(c, upgrade_id))
@@ -85,7 +74,7 @@ class UpgradeRunner:
                 plan = load_plan_text(record.plan_text, record.source)
             except ConfigError as exc:
                 raise _Stop("stopped", f"the plan as requested is no longer valid: {exc}") from None
-            assets = self._assets(plan, record)
+            assets = self._assets(record)
             outcome["assets"] = assets
             if record.mode != "check":
                 window = await self.store.run(lambda c: self._open_window(c, record, plan, assets))
@@ -112,16 +101,14 @@ class UpgradeRunner:
                 logger.exception("upgrade_report_failed", upgrade=upgrade_id)
         return state
 
-    def _assets(self, plan: Plan, record: u.UpgradeRecord) -> list[str]:
-        if record.mode == "rollback":
-            assets: list[str] = list(record.outcome.get("upgraded", []))
-            if not assets:
-                raise _Stop("stopped", f"upgrade {record.of_upgrade} left no asset upgraded: nothing to roll back")
-            return assets
-        assets = self.affected(plan)
+    def _assets(self, record: u.UpgradeRecord) -> list[str]:
+        """The assets named when it was requested (what the approver was shown), not the selector again."""
+        assets: list[str] = list(record.outcome.get("upgraded" if record.mode == "rollback" else "assets") or [])
+        if not assets and record.mode == "rollback":
+            raise _Stop("stopped", f"upgrade {record.of_upgrade} left no asset upgraded: nothing to roll back")
         if not assets:
             raise _Stop("stopped" if record.mode == "run" else "check_failed",
-                        "the plan's assets selector matches no asset the collector knows: nothing was changed")
+                        "the request names no asset: nothing was changed")
         return assets
 
     def _open_window(self, conn: Connection, record: u.UpgradeRecord, plan: Plan, assets: list[str]) -> int:

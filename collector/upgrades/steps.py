@@ -38,9 +38,8 @@ class UpgradeWorld(World, Protocol):
 
 
 class PatrolChecks(Protocol):
-    """What upgrades use of the patrol: an asset's facts for selectors, and its items checked now."""
+    """What upgrades use of the patrol: the items that apply to an asset, checked now."""
 
-    def target(self, asset: str) -> Any: ...
     async def check_asset(self, asset: str) -> list[tuple[str, Any]]: ...
 
 
