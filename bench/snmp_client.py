@@ -3,8 +3,7 @@
     python -m bench.snmp_client poll HOST PORT COMMUNITY POLLS
         the poller's full poll of one device, POLLS times one after the other; prints the seconds, the
         varbinds the device served meanwhile (its own snmpInTotalReqVars counter), this process's CPU
-        seconds, and the seconds of it spent in pyasn1's BER decoder (where pysnmp decodes every
-        response into pyasn1 objects: the cost per varbind that bounds the figure).
+        seconds, and the seconds of it spent decoding responses (collector.network.snmp_wire).
     python -m bench.snmp_client fleet HOST PORT DEVICES CONCURRENCY CYCLES
         CYCLES cycles of one SnmpPoller over DEVICES simulated switches (community swNNNN each);
         prints each cycle's seconds, its polls by result, and the UDP datagrams the kernel dropped.
@@ -18,8 +17,7 @@ import sys
 import time
 from typing import Any, Self
 
-from pyasn1.codec.ber import decoder as ber_decoder
-
+from collector.network import snmp_wire
 from collector.network.config import SnmpConfig
 from collector.network.snmp import Credentials, get_values
 from collector.network.snmp_poller import SnmpPoller, SnmpTarget
@@ -42,12 +40,12 @@ def udp_drops() -> int:
 
 
 class DecoderClock:
-    """Counts the seconds spent in pyasn1's BER decoder, which pysnmp calls for every message it receives
-    (``pyasn1.codec.ber.decoder.decode``, looked up on the module at each call)."""
+    """Counts the seconds spent decoding v2c responses (``snmp_wire.decode_response``, looked up on
+    the module for every datagram received)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._decode = ber_decoder.decode
+        self._decode = snmp_wire.decode_response
 
     def __enter__(self) -> Self:
         def decode(*args: Any, **kwargs: Any) -> Any:
@@ -57,11 +55,11 @@ class DecoderClock:
             finally:
                 self.seconds += time.perf_counter() - started
 
-        ber_decoder.decode = decode
+        snmp_wire.decode_response = decode  # type: ignore[assignment]
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        ber_decoder.decode = self._decode
+        snmp_wire.decode_response = self._decode  # type: ignore[assignment]
 
 
 async def poll(host: str, port: int, community: str, polls: int) -> dict[str, float]:

@@ -145,18 +145,24 @@ async def get_values(engine: hl.SnmpEngine, address: str, config: SnmpConfig, cr
     if not keys:
         return {}
     s = Session(engine, address, config, creds, 0.0)
-    await s.open()
-    found = {_oid(name): value for name, value in (await s.get(list(keys))).items()}
+    try:
+        await s.open()
+        found = {_oid(name): value for name, value in (await s.get(list(keys))).items()}
+    finally:
+        s.close()
     return {key: found.get(numeric) for key, numeric in keys.items()}
 
 
 async def prepare(engine: hl.SnmpEngine, address: str, config: SnmpConfig, creds: Credentials) -> None:
-    """Register a device with ``engine`` (its community or user, its address) without sending anything.
+    """Register an SNMPv3 device with ``engine`` (its user, its address) without sending anything.
 
     pysnmp rebuilds its community and target lookup tables at the first message after any change to
     them: a cycle that registers its new devices first pays that once, not once per device (which
     made a first cycle over thousands of devices quadratic). A device that cannot be set up within
-    its timeout (a name that does not resolve) is left for :func:`poll` to report."""
+    its timeout (a name that does not resolve) is left for :func:`poll` to report. A v2c device
+    needs nothing: it is polled over a socket of its own (:mod:`collector.network.snmp_wire`)."""
+    if creds.community is not None:
+        return
     s = Session(engine, address, config, creds, 0.0)
     try:
         async with asyncio.timeout(float(config.timeout)):
@@ -209,6 +215,8 @@ async def poll(engine: hl.SnmpEngine, address: str, config: SnmpConfig, creds: C
             logger.debug("snmp_optional_mib_failed", device=s.device, error=str(exc))
     except SnmpError as exc:
         return PollResult.failed(exc, previous, s.loop.time() - s.started)
+    finally:
+        s.close()
 
     device = wire.Device(
         reachable=True, poll_seconds=s.loop.time() - s.started,

@@ -88,7 +88,8 @@ class SnmpPoller:
 
         pysnmp binds an engine to the loop that first used it, and its USM keys users by name: two
         devices whose v3 user has the same name but different keys would overwrite each other's keys
-        mid-flight. So v2c devices share one engine, and each distinct v3 credential set has its own.
+        mid-flight. So each distinct v3 credential set has its own; v2c devices, which are polled over
+        sockets of their own (:mod:`collector.network.snmp_wire`), share one that sends nothing.
         """
         loop = asyncio.get_running_loop()
         if self._engine_loop is not loop:  # engines of a finished loop cannot be used (or closed) here

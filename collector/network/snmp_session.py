@@ -1,10 +1,12 @@
 """One conversation with one SNMP device: its credentials, the errors that say what to check, and
-the requests — GET, and GETBULK walks of several table columns at once — over pysnmp on asyncio.
+the requests — GET, and GETBULK walks of several table columns at once — on asyncio.
 
-Numeric OIDs only (Debian ships no IETF MIB files), sent as raw varbinds through pysnmp's command
-generators: the high-level calls resolve every requested OID against their MIB tree first, which
-costs more than the request. Every pysnmp error is wrapped here in an :class:`SnmpError` naming the
-device and what to check. What a poll reads is :mod:`collector.network.snmp`.
+SNMPv2c goes through :mod:`collector.network.snmp_wire` (its own codec: pysnmp's generic decoder
+was most of a poll's cost); SNMPv3 through pysnmp's command generators with raw varbinds (the
+high-level calls resolve every requested OID against their MIB tree first, which costs more than
+the request). Both give varbinds in one form, ``(oid tuple, int | str | Absent)``. Numeric OIDs
+only (Debian ships no IETF MIB files). Every failure is wrapped here in an :class:`SnmpError`
+naming the device and what to check. What a poll reads is :mod:`collector.network.snmp`.
 """
 
 from __future__ import annotations
@@ -20,14 +22,26 @@ from pyasn1.type import univ
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch import asyncio as hl
-from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD  # targets, as the high-level calls configure them
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import (
+    LCD,  # targets, as the high-level calls configure them
+)
 from pysnmp.proto import errind
-from pysnmp.proto.rfc1902 import ObjectName
+from pysnmp.proto.rfc1902 import IpAddress, ObjectName
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from collector import CollectorError
+from collector.network import snmp_wire
 from collector.network.config import SnmpConfig
 from collector.network.counters import Column
+from collector.network.snmp_wire import (
+    GET,
+    GETBULK,
+    Absent,
+    Channel,
+    NoAnswer,
+    Oid,
+    VarBind,
+)
 
 MAX_ROWS = 4096  # per column; also the wire limit on interfaces
 GET_BATCH = 40  # varbinds per GET request
@@ -131,7 +145,18 @@ class Credentials:
                               privProtocol=priv)
 
 
-def _python(value: Any) -> int | str:
+def _native(value: Any) -> int | str | Absent:
+    """A pysnmp value as the v2c codec gives it (an IpAddress dotted, an OID dotted, text from octets)."""
+    if isinstance(value, EndOfMibView):
+        return Absent.END_OF_MIB_VIEW
+    if isinstance(value, NoSuchObject):
+        return Absent.NO_SUCH_OBJECT
+    if isinstance(value, NoSuchInstance):
+        return Absent.NO_SUCH_INSTANCE
+    if isinstance(value, univ.Null):
+        return Absent.NULL
+    if isinstance(value, IpAddress):
+        return ".".join(str(b) for b in bytes(value))
     if isinstance(value, univ.OctetString):
         return bytes(value).decode("utf-8", "replace").rstrip("\x00")
     if isinstance(value, univ.ObjectIdentifier):
@@ -148,7 +173,8 @@ def _oid(text: str) -> tuple[int, ...]:
 
 
 class Session:
-    """One poll's conversation with one device; turns pysnmp's error values into SnmpError."""
+    """One poll's conversation with one device: v2c over :class:`~collector.network.snmp_wire.Channel`,
+    v3 through pysnmp's ``engine``; failures become SnmpError. ``close()`` when done."""
 
     def __init__(self, engine: hl.SnmpEngine, address: str, config: SnmpConfig, creds: Credentials,
                  now: float) -> None:
@@ -159,6 +185,7 @@ class Session:
         self.auth: hl.CommunityData | hl.UsmUserData | None = None
         self.target: hl.UdpTransportTarget | hl.Udp6TransportTarget | None = None
         self.context = hl.ContextData()
+        self.channel: Channel | None = None
 
     def clock(self) -> float:
         """``now`` as the caller gave it, advanced by the time this poll has taken so far."""
@@ -166,27 +193,54 @@ class Session:
 
     async def open(self) -> None:
         host = self.address.strip("[]")
-        cls = hl.Udp6TransportTarget if ":" in host else hl.UdpTransportTarget
         try:
+            if self.creds.community is not None:
+                self.channel = await Channel.open(host, self.config.port, self.creds.community,
+                                                  float(self.config.timeout), self.config.retries)
+                return
+            cls = hl.Udp6TransportTarget if ":" in host else hl.UdpTransportTarget
             self.auth = self.creds.auth_data()
             self.target = await cls.create((host, self.config.port), timeout=float(self.config.timeout),
                                            retries=self.config.retries)
         except (PySnmpError, PyAsn1Error, OSError) as exc:
             raise SnmpError(self.device, f"cannot set up SNMP to {self.address!r}: {exc}") from exc
 
-    def error(self, indication: Any, status: Any, oid: str) -> SnmpError:
-        d, creds, cfg = self.device, self.creds, self.config
-        who = f"community (secret {cfg.community_secret})" if creds.community is not None else f"user {creds.user!r}"
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+    def _who(self) -> str:
+        if self.creds.community is not None:
+            return f"community (secret {self.config.community_secret})"
+        return f"user {self.creds.user!r}"
+
+    def timeout(self, problem: str | None = None) -> SnmpTimeout:
+        cfg, tries = self.config, f"{self.config.timeout:g}s x {self.config.retries + 1} tries"
+        seen = f" ({problem})" if problem else ""
+        if self.creds.community is not None:
+            return SnmpTimeout(self.device, f"no answer within {tries}{seen}: check the device is up and reachable "
+                                            f"on UDP {cfg.port}, SNMP is enabled, and the community is right "
+                                            f"(a wrong community gets no answer at all)")
+        return SnmpTimeout(self.device, f"no answer within {tries}: check the device is up and reachable on UDP "
+                                        f"{cfg.port}, SNMP is enabled, and the privacy protocol and key of "
+                                        f"{self._who()} (a wrong priv key gets no answer; for AES-192/256 check "
+                                        f"aes_variant: 'reeder' for Cisco, 'blumenthal' for Net-SNMP)")
+
+    def status_error(self, code: int, name: str, oid: str) -> SnmpError:
+        """The device answered with a non-zero error-status ``code`` (``name`` as RFC 3416 spells it)."""
+        if code in (6, 16):  # noAccess, authorizationError
+            return SnmpAuthorizationError(self.device, f"access to {oid} denied to {self._who()} ({name}): check "
+                                                       f"the device's view for it and the security level it requires")
+        if code == 1:
+            return SnmpError(self.device, f"response too big while reading {oid}: lower max_repetitions")
+        return SnmpError(self.device, f"the device answered {oid} with error {name}")
+
+    def indication_error(self, indication: Any, oid: str) -> SnmpError:
+        """pysnmp's error indication (v3: no answer, keys, security level) as an SnmpError."""
+        d, creds, cfg, who = self.device, self.creds, self.config, self._who()
         if isinstance(indication, errind.RequestTimedOut):
-            tries = f"{cfg.timeout:g}s x {cfg.retries + 1} tries"
-            if creds.community is not None:
-                return SnmpTimeout(d, f"no answer within {tries}: check the device is up and reachable on "
-                                      f"UDP {cfg.port}, SNMP is enabled, and the community is right "
-                                      f"(a wrong community gets no answer at all)")
-            return SnmpTimeout(d, f"no answer within {tries}: check the device is up and reachable on UDP "
-                                  f"{cfg.port}, SNMP is enabled, and the privacy protocol and key of {who} "
-                                  f"(a wrong priv key gets no answer; for AES-192/256 check aes_variant: "
-                                  f"'reeder' for Cisco, 'blumenthal' for Net-SNMP)")
+            return self.timeout()
         if isinstance(indication, (errind.WrongDigest, errind.AuthenticationFailure, errind.AuthenticationError)):
             return SnmpAuthenticationError(d, f"authentication failure for {who}: wrong digest; check the auth "
                                               f"protocol ({creds.auth_protocol}) and key (auth_secret "
@@ -201,24 +255,36 @@ class Session:
                                    errind.UnknownEngineID)):
             return SnmpAuthenticationError(d, f"{who} rejected ({indication}): check the security level "
                                               f"(auth/priv) matches the user on the device")
-        if indication:
-            if isinstance(indication, errind.TooBig):
-                return SnmpError(d, f"response too big while reading {oid}: lower max_repetitions")
-            return SnmpError(d, f"SNMP error while reading {oid}: {indication}")
-        code = int(status)
-        if code in (6, 16):  # noAccess, authorizationError
-            return SnmpAuthorizationError(d, f"access to {oid} denied to {who} ({status.prettyPrint()}): check "
-                                             f"the device's view for it and the security level it requires")
-        if code == 1:
+        if isinstance(indication, errind.TooBig):
             return SnmpError(d, f"response too big while reading {oid}: lower max_repetitions")
-        return SnmpError(d, f"the device answered {oid} with error {status.prettyPrint()}")
+        return SnmpError(d, f"SNMP error while reading {oid}: {indication}")
 
-    async def request(self, generator: Any, oids: Sequence[str | tuple[int, ...]],
+    async def request(self, kind: int, oids: Sequence[Oid], what: str, *bulk: int) -> list[VarBind]:
+        """One GET (``kind`` GET) or GETBULK (``bulk`` = non-repeaters, max-repetitions) of numeric
+        OIDs: the varbinds of the answer. ``what``: the OID to name in an error."""
+        if self.channel is not None:
+            try:
+                response = await self.channel.request(kind, oids, *bulk)
+            except NoAnswer as exc:
+                raise self.timeout(exc.problem) from None
+            except (ValueError, OSError) as exc:
+                raise SnmpError(self.device, f"SNMP failure reading {what}: {exc}") from exc
+            if response.error_status:
+                raise self.status_error(response.error_status, snmp_wire.error_name(response.error_status), what)
+            return response.varbinds
+        try:
+            indication, status, binds = await self._pysnmp(
+                cmdgen.GetCommandGenerator if kind == GET else cmdgen.BulkCommandGenerator, oids, *bulk)
+        except (PySnmpError, PyAsn1Error) as exc:
+            raise SnmpError(self.device, f"SNMP failure reading {what}: {exc}") from exc
+        if indication:
+            raise self.indication_error(indication, what)
+        if status:
+            raise self.status_error(int(status), status.prettyPrint(), what)
+        return [(tuple(name), _native(value)) for name, value in binds]
+
+    async def _pysnmp(self, generator: Any, oids: Sequence[Oid],
                       *bulk: int) -> tuple[Any, Any, Sequence[tuple[Any, Any]]]:
-        """One GET (or GETBULK with ``bulk`` = non-repeaters, max-repetitions) of numeric OIDs:
-        (error indication, error status, varbinds). pysnmp's command generator with raw varbinds —
-        its high-level calls first resolve every requested OID against their MIB tree, which costs
-        more than the request itself, and this module reads numeric OIDs only."""
         target, _ = LCD.configure(self.engine, self.auth, self.target, self.context.contextName)
         answer: asyncio.Future[tuple[Any, Any, Sequence[tuple[Any, Any]]]] = self.loop.create_future()
 
@@ -235,15 +301,9 @@ class Session:
         found: dict[str, int | str] = {}
         for start in range(0, len(oids), GET_BATCH):
             batch = oids[start:start + GET_BATCH]
-            try:
-                ind, status, binds = await self.request(cmdgen.GetCommandGenerator, batch)
-            except (PySnmpError, PyAsn1Error) as exc:
-                raise SnmpError(self.device, f"SNMP failure reading {batch[0]}: {exc}") from exc
-            if ind or status:
-                raise self.error(ind, status, batch[0])
-            for name, value in binds:
-                if not isinstance(value, (NoSuchObject, NoSuchInstance, EndOfMibView, univ.Null)):
-                    found[str(name)] = _python(value)
+            for oid, value in await self.request(GET, [_oid(o) for o in batch], batch[0]):
+                if not isinstance(value, Absent):
+                    found[".".join(map(str, oid))] = value
         return found
 
     async def walk(self, columns: Mapping[str, str], rows: int | None = None, *,
@@ -269,26 +329,20 @@ class Session:
             if not pending:
                 break
             repetitions, first = (probe if probe and first else rep), False
-            try:
-                ind, status, binds = await self.request(cmdgen.BulkCommandGenerator, [last[n] for n in pending], 0,
-                                                         repetitions)
-            except (PySnmpError, PyAsn1Error) as exc:
-                raise SnmpError(self.device, f"SNMP failure walking {columns[pending[0]]}: {exc}") from exc
-            if ind or status:
-                raise self.error(ind, status, columns[pending[0]])
+            binds = await self.request(GETBULK, [last[n] for n in pending], columns[pending[0]], 0, repetitions)
             at, ended, moved = self.clock(), set(), False
-            for position, (name, value) in enumerate(binds):
-                column = pending[position % len(pending)]
-                oid, prefix = tuple(name), prefixes[column]
+            width = len(pending)
+            for position, (oid, value) in enumerate(binds):
+                column = pending[position % width]
                 if column in ended:
                     continue
-                if isinstance(value, EndOfMibView) or oid[:len(prefix)] != prefix or oid <= last[column]:
+                prefix = prefixes[column]
+                if value is Absent.END_OF_MIB_VIEW or oid[:len(prefix)] != prefix or oid <= last[column]:
                     ended.add(column)
                     continue
                 last[column], stamps[column], moved = oid, at, True
-                index = oid[len(prefix):]
-                if len(index) == 1 and not isinstance(value, (NoSuchObject, NoSuchInstance)):
-                    values[column][index[0]] = _python(value)
+                if len(oid) == len(prefix) + 1 and not isinstance(value, Absent):
+                    values[column][oid[-1]] = value
                     if len(values[column]) >= MAX_ROWS:
                         ended.add(column)
             pending = [name for name in pending if name not in ended]
