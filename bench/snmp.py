@@ -14,8 +14,7 @@ Fleets: in a network namespace of its own, one snmpsim process (community = devi
 the client core) simulates ``D`` access switches of 8 ports; one
 :class:`~collector.network.snmp_poller.SnmpPoller` (default concurrency 64, timeout 2 s, 1 retry)
 polls them all, cycle after cycle as it does every interval. The figure is the steady state (the
-cycles after the first; the first also registers every device with the SNMP engine, and is in the
-notes). Lost replies: polls that did not come back ``ok`` plus UDP datagrams the namespace's kernel
+cycles after the first; the first, which also warms the simulator's caches, is in the notes). Lost replies: polls that did not come back ``ok`` plus UDP datagrams the namespace's kernel
 dropped during the cycle.
 """
 
@@ -147,7 +146,7 @@ def fleets(sizes: Sizes, work: Path, profiler: Profiler) -> list[Row]:
             row.ours = Stats.of([c["seconds"] for c in steady])
             row.met = row.ours is not None and row.ours.median <= 60 and max(lost[1:]) == 0
             row.note = (f"replies lost per cycle (failed polls + UDP drops): {', '.join(map(str, lost[1:]))}; the "
-                        f"first cycle, which also registers every device, took {first['seconds']:.1f} s and lost "
+                        f"first cycle took {first['seconds']:.1f} s and lost "
                         f"{lost[0]}; {steady[-1]['interfaces']:,} interfaces read per cycle"
                         + ("" if netns else "; UDP drops counted host-wide (no namespace)"))
     return rows
