@@ -36,7 +36,7 @@ def test_agent_collects_without_any_collector_dependency(tmp_path: Path) -> None
 def test_base_install_carries_only_the_agent_dependencies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {dep.split(">")[0].split("=")[0].strip().lower() for dep in project["dependencies"]}
-    assert base == {"psutil", "msgspec", "pyyaml", "structlog"}
+    assert base == {"psutil", "msgspec", "pyyaml"}
     assert "aiohttp>=3.9" in project["optional-dependencies"]["collector"]
 
 
