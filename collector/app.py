@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -132,6 +133,20 @@ CHECKLISTS = web.AppKey("checklists", dict)
 PATROL_SERVICE = web.AppKey("patrol_service", object)
 
 
+@contextlib.asynccontextmanager
+async def _running(service: Any, name: str) -> AsyncIterator[None]:
+    """``service.run()`` as a task while the app serves; at shutdown the task is cancelled, then
+    ``service.stop()`` (the patrol, runbook and upgrade services share this life cycle)."""
+    task = asyncio.create_task(service.run(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await service.stop()
+
+
 async def patrol_context(app: web.Application) -> AsyncIterator[None]:
     """The daily patrol: the schedule, runs through the runbooks' transports, the director's summary."""
     from collector.patrol.metrics import PatrolMetrics
@@ -169,12 +184,8 @@ async def patrol_context(app: web.Application) -> AsyncIterator[None]:
     for run, results in last:
         metrics.record(run, results)
     await service.start()
-    task = asyncio.create_task(service.run(), name="patrol")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await service.stop()
+    async with _running(service, "patrol"):
+        yield
 
 
 async def upgrade_context(app: web.Application) -> AsyncIterator[None]:
@@ -207,12 +218,8 @@ async def upgrade_context(app: web.Application) -> AsyncIterator[None]:
     service = UpgradeService(store, runner, notices, timezone=timezone,
                              tick_interval=float(settings.runbooks.tick_interval))
     await service.start()
-    task = asyncio.create_task(service.run(), name="upgrades")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await service.stop()
+    async with _running(service, "upgrades"):
+        yield
 
 
 async def monthly_report_context(app: web.Application) -> AsyncIterator[None]:
@@ -306,13 +313,9 @@ async def runbook_context(app: web.Application) -> AsyncIterator[None]:
         service.apply_inventory(entries)
 
     app[INVENTORY_LISTENERS].append(on_inventory)
-    task = asyncio.create_task(service.run(), name="runbooks")
     logger.info("runbooks_loaded", runbooks=len(app[RUNBOOKS]), path=str(settings.runbooks_path))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await service.stop()
+    async with _running(service, "runbooks"):
+        yield
 
 
 async def network_context(app: web.Application) -> AsyncIterator[None]:
